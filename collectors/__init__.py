@@ -1,0 +1,1 @@
+"""Sources, vendor parsers to ECS, enrichment, event ids, shipping, source health."""

@@ -1,0 +1,1 @@
+"""Sigma loading and matching, correlation, hunts, YARA, threat intel, alerts, rule health."""

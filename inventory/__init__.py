@@ -1,0 +1,1 @@
+"""Assets, zones, sites, links, information systems and the IP -> context lookup."""

@@ -1,0 +1,1 @@
+"""Drill scenarios, generators, injection and scoring."""

@@ -1,0 +1,1 @@
+"""Response playbooks (YAML library) and the engine that runs them."""
