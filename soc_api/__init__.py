@@ -1,1 +1,7 @@
-"""The FastAPI application and web console."""
+"""The FastAPI application and web console; the incident service and audit log."""
+
+from soc_api.app import create_app
+from soc_api.auth import create_user, issue_token
+from soc_api.incidents import IncidentService, IncidentStage
+
+__all__ = ["IncidentService", "IncidentStage", "create_app", "create_user", "issue_token"]

@@ -1,0 +1,112 @@
+"""parse -> enrich -> id -> spool: what every source hands its raw messages to.
+
+Nothing is dropped here: a message no parser understands is stored with its original
+text, the tag `_parse_failure` and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from collectors import registry
+from collectors.ids import event_id
+from collectors.parsing import EcsDoc, ParseError, SourceContext
+from socmon.logging import kv
+from socmon.spool import Spool
+
+log = logging.getLogger("socmon.collectors.pipeline")
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One message as received: `source` names the source (e.g. `syslog+udp://10.0.0.1`)."""
+
+    source: str
+    data: bytes
+    received_at: float
+    sender: str | None = None  # "ip:port" for network sources
+    position: str | None = None  # file fingerprint:offset; None for sockets (spool seq is used)
+    parser: str = "auto"
+    context: SourceContext | None = None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decode(data: bytes) -> tuple[str, str | None]:
+    """Text of a message and, when it is not valid UTF-8, the reason."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        return data.decode("utf-8", errors="backslashreplace"), f"invalid UTF-8 at byte {e.start}"
+
+
+def parse_message(msg: RawMessage) -> EcsDoc:
+    """Parse one message into ECS; never raises (failures become `_parse_failure` documents)."""
+    text, decode_error = decode(msg.data)
+    text = text.rstrip("\r\n")
+    ctx = msg.context or SourceContext(
+        observer_ip=msg.sender.rsplit(":", 1)[0] if msg.sender else None
+    )
+    name = registry.detect(text) if msg.parser == "auto" else msg.parser
+    parser = registry.PARSERS.get(name)
+    reason = decode_error
+    doc: EcsDoc | None = None
+    if parser is None:
+        reason = f"unknown parser {name!r}"
+    elif reason is None:
+        try:
+            doc = parser(text, ctx)
+        except ParseError as e:
+            reason = e.msg
+        except Exception as e:  # a parser bug must not lose the message
+            reason = f"parser {name} failed: {type(e).__name__}: {e}"
+            log.exception("parser error %s", kv(parser=name, source=msg.source))
+    if doc is None:
+        doc = {
+            "@timestamp": _iso(msg.received_at),
+            "message": text,
+            "event": {
+                "original": text,
+                "kind": "event",
+                "dataset": registry.DATASETS.get(name, "syslog"),
+            },
+            "tags": ["_parse_failure"],
+            "error": {"message": reason or "unparsed", "type": "parse_failure"},
+        }
+    doc.setdefault("@timestamp", _iso(msg.received_at))
+    event = doc.setdefault("event", {})
+    event.setdefault("original", text)
+    event.setdefault("dataset", registry.DATASETS.get(name, "syslog"))
+    event["ingested"] = _iso(time.time())
+    if msg.sender:
+        doc.setdefault("log", {})["source"] = {"address": msg.sender}
+    return doc
+
+
+class Pipeline:
+    """Turns raw messages into ECS documents with ids and appends them to the spool."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+
+    def process(self, messages: Sequence[RawMessage], *, timeout: float | None = None) -> list[int]:
+        """Parse and spool `messages`; returns their spool sequence numbers ([] if dropped)."""
+        docs = [(m, parse_message(m)) for m in messages]
+        instance = self.spool.instance_id
+
+        def encode(item: tuple[RawMessage, dict[str, Any]], seq: int) -> bytes:
+            msg, doc = item
+            position = msg.position or f"{instance}:{seq}"
+            doc["_id"] = event_id(msg.source, position, msg.data)
+            return orjson.dumps(doc)
+
+        return self.spool.append(docs, encode, timeout=timeout)

@@ -1,0 +1,31 @@
+"""Vendor parsers by name, and detection of the format from content when the source is unknown."""
+
+from __future__ import annotations
+
+import re
+
+from collectors import fortigate
+from collectors.parsing import Parser
+from collectors.syslog import parse as syslog_parse
+
+PARSERS: dict[str, Parser] = {
+    "fortigate": fortigate.parse,
+    "syslog": syslog_parse.parse,
+}
+DATASETS: dict[str, str] = {
+    "fortigate": "fortinet.fortigate",
+    "syslog": "syslog",
+}
+
+_FORTIGATE = re.compile(r"(?:^|\s)(?:devid|logid)=\S")
+
+
+def detect(message: str) -> str:
+    """The parser name for a message from an unknown source."""
+    if _FORTIGATE.search(message[:512]) and "type=" in message:
+        return "fortigate"
+    return "syslog"
+
+
+def parser_names() -> list[str]:
+    return [*PARSERS, "auto"]

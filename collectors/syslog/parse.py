@@ -1,0 +1,152 @@
+"""Syslog framing-free message parsing: RFC 5424 and RFC 3164 headers to ECS. Pure, no I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from collectors.parsing import EcsDoc, ParseError, SourceContext
+
+_PRI = re.compile(r"<(\d{1,3})>")
+_RFC5424 = re.compile(
+    r"(?P<version>[1-9]\d{0,2}) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<rest>.*)",
+    re.S,
+)
+_RFC3164 = re.compile(
+    r"(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) "
+    r"(?:(?P<host>[^\s:\[]+) )?(?P<tag>[^\s:\[]{1,64})?(?:\[(?P<pid>[^\]]{1,32})\])?: ?(?P<msg>.*)",
+    re.S,
+)
+_SD_ELEMENT = re.compile(r'\[(?P<id>[^\s\]=]+)(?P<params>(?: [^\s=\]]+="(?:[^"\\\]]|\\.)*")*)\]')
+_SD_PARAM = re.compile(r'([^\s=\]]+)="((?:[^"\\\]]|\\.)*)"')
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+_SEVERITY_NAMES = (
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "informational",
+    "debug",
+)
+
+
+def split_pri(message: str) -> tuple[int, str]:
+    """The PRI value and the rest of the message; ParseError when there is no valid PRI."""
+    m = _PRI.match(message)
+    if not m:
+        raise ParseError("no syslog PRI header (<0>..<191>) at the start of the message")
+    pri = int(m.group(1))
+    if pri > 191:
+        raise ParseError(f"syslog PRI {pri} out of range 0..191")
+    return pri, message[m.end() :]
+
+
+def _parse_3164_time(text: str, ctx: SourceContext, now: datetime) -> datetime:
+    if text[0].isdigit():
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return dt if dt.tzinfo else dt.replace(tzinfo=ctx.tz or UTC)
+    month = _MONTHS.get(text[:3])
+    if month is None:
+        raise ValueError(f"bad month in {text!r}")
+    day = int(text[4:6])
+    hh, mm, ss = (int(x) for x in text[7:15].split(":"))
+    tz = ctx.tz or UTC
+    local_now = now.astimezone(tz)
+    year = local_now.year
+    # A December message read in January belongs to last year (and vice versa).
+    if month == 12 and local_now.month == 1:
+        year -= 1
+    elif month == 1 and local_now.month == 12:
+        year += 1
+    return datetime(year, month, day, hh, mm, ss, tzinfo=tz)
+
+
+def _structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
+    if text.startswith("-"):
+        return {}, text[2:] if text.startswith("- ") else text[1:]
+    sd: dict[str, dict[str, str]] = {}
+    pos = 0
+    while pos < len(text) and text[pos] == "[":
+        m = _SD_ELEMENT.match(text, pos)
+        if not m:
+            raise ParseError("malformed RFC 5424 structured data")
+        sd[m.group("id")] = {
+            k: re.sub(r"\\(.)", r"\1", v) for k, v in _SD_PARAM.findall(m.group("params"))
+        }
+        pos = m.end()
+    rest = text[pos:]
+    return sd, rest[1:] if rest.startswith(" ") else rest
+
+
+def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> EcsDoc:
+    """Parse one syslog message (RFC 5424, else RFC 3164) into ECS `log.syslog.*` and `message`."""
+    if not message:
+        raise ParseError("empty message")
+    if "\x00" in message:
+        raise ParseError("message contains NUL bytes (binary data)")
+    pri, rest = split_pri(message)
+    now = now or datetime.now(UTC)
+    syslog: dict[str, Any] = {
+        "priority": pri,
+        "facility": {"code": pri >> 3},
+        "severity": {"code": pri & 7, "name": _SEVERITY_NAMES[pri & 7]},
+    }
+    doc: EcsDoc = {"log": {"syslog": syslog}, "event": {"original": message}}
+    ts: datetime | None = None
+    m5424 = _RFC5424.match(rest)
+    if m5424 and (m5424.group("ts") == "-" or m5424.group("ts")[:1].isdigit()):
+        syslog["version"] = m5424.group("version")
+        if m5424.group("ts") != "-":
+            try:
+                ts = datetime.fromisoformat(m5424.group("ts").replace("Z", "+00:00"))
+            except ValueError as e:
+                raise ParseError(f"bad RFC 5424 timestamp {m5424.group('ts')!r}") from e
+        for key, field in (
+            ("host", "hostname"),
+            ("app", "appname"),
+            ("procid", "procid"),
+            ("msgid", "msgid"),
+        ):
+            if m5424.group(key) != "-":
+                syslog[field] = m5424.group(key)
+        sd, msg = _structured_data(m5424.group("rest"))
+        if sd:
+            syslog["structured_data"] = sd
+        if msg.startswith("\ufeff"):
+            msg = msg[1:]
+        doc["message"] = msg
+    else:
+        m3164 = _RFC3164.match(rest)
+        if m3164:
+            try:
+                ts = _parse_3164_time(m3164.group("ts"), ctx, now)
+            except ValueError as e:
+                raise ParseError(f"bad RFC 3164 timestamp {m3164.group('ts')!r}: {e}") from e
+            if m3164.group("host"):
+                syslog["hostname"] = m3164.group("host")
+            if m3164.group("tag"):
+                syslog["appname"] = m3164.group("tag")
+            if m3164.group("pid"):
+                syslog["procid"] = m3164.group("pid")
+            doc["message"] = m3164.group("msg")
+        else:
+            # PRI then free text (many devices): keep it whole as the message.
+            doc["message"] = rest
+    if "hostname" in syslog:
+        doc["host"] = {"hostname": syslog["hostname"]}
+    if "appname" in syslog:
+        doc["process"] = {"name": syslog["appname"]}
+        if str(syslog.get("procid", "")).isdigit():
+            doc["process"]["pid"] = int(syslog["procid"])
+    doc["@timestamp"] = (ts or now).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    doc["event"].update({"kind": "event", "dataset": "syslog", "module": "syslog"})
+    return doc

@@ -1,0 +1,130 @@
+"""The `socmon` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from socmon import __version__
+from socmon.config import Settings, get_settings
+from socmon.errors import SocmonError
+from socmon.logging import setup_logging
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "config", None):
+        os.environ["SOCMON_CONFIG"] = args.config
+        get_settings.cache_clear()
+    return get_settings()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from socmon.stack import Stack
+
+    settings = _settings(args)
+    setup_logging(settings.log_level)
+    stack = Stack(settings)
+    try:
+        stack.open()
+        asyncio.run(stack.run())
+    finally:
+        stack.close()
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(json.dumps(settings.masked(), indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from socmon.db import Database
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_db_url)
+    db.migrate()
+    return db
+
+
+def cmd_admin_create(args: argparse.Namespace) -> int:
+    from soc_api import create_user, issue_token
+
+    db = _database(args)
+    units = [u.strip() for u in args.units.split(",") if u.strip()]
+    with db.session() as session:
+        user = create_user(session, args.name, args.role, units, actor="cli")
+        token = issue_token(session, user, actor="cli")
+    print(f"created {args.role} user {args.name!r} (units: {', '.join(units)})", file=sys.stderr)
+    print("API token (shown once, store it safely):", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from soc_api.audit import verify
+
+    db = _database(args)
+    with db.session() as session:
+        ok, _n, message = verify(session)
+    print(message)
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socmon", description="Security monitoring for a provincial data centre"
+    )
+    parser.add_argument("--version", action="version", version=f"socmon {__version__}")
+    parser.add_argument("--config", help="YAML configuration file (also SOCMON_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser(
+        "up", help="run the whole stack on this machine (embedded store by default)"
+    )
+    up.set_defaults(func=cmd_up)
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    config.add_parser(
+        "show", help="print the effective configuration, secrets masked"
+    ).set_defaults(func=cmd_config_show)
+
+    admin = sub.add_parser("admin", help="users").add_subparsers(
+        dest="admin_command", required=True
+    )
+    create = admin.add_parser("create", help="create a user and print its API token once")
+    create.add_argument("name")
+    create.add_argument("--role", default="admin")
+    create.add_argument("--units", default="*", help="comma-separated owner units; * = all")
+    create.set_defaults(func=cmd_admin_create)
+
+    audit = sub.add_parser("audit", help="audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    audit.add_parser("verify", help="check the audit log's hash chain").set_defaults(
+        func=cmd_audit_verify
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except SocmonError as e:
+        print(f"socmon: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""One settings object for the whole product.
+
+Values come from (highest first): environment variables with the prefix `SOCMON_`, an
+optional YAML file (`SOCMON_CONFIG` or `socmon --config PATH`), then the defaults below.
+Unknown keys in the YAML file or in `SOCMON_*` variables are an error naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from socmon.errors import ConfigError, Location
+
+ENV_PREFIX = "SOCMON_"
+# Variables with the prefix that are not settings keys (read before the settings exist).
+_NON_SETTING_ENV = {"SOCMON_CONFIG", "SOCMON_CORPUS"}
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Settings from a YAML file; keys must be settings fields."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        except OSError as e:
+            raise ConfigError(f"cannot read config file: {e}", Location(self.path)) from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"invalid YAML: {e}", Location(self.path)) from e
+        if not isinstance(data, dict):
+            raise ConfigError(
+                "config file must be a mapping of keys to values", Location(self.path)
+            )
+        unknown = sorted(set(data) - set(self.settings_cls.model_fields))
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}", Location(self.path))
+        return data
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one socmon process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Event store. Empty URL = start the embedded osmem-server.
+    es_url: str = ""
+    es_username: str = ""
+    es_password: SecretStr = SecretStr("")
+    es_api_key: SecretStr = SecretStr("")
+    es_ca_certs: str = ""
+    es_verify_certs: bool = True
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9_]+$")
+    embedded_max_events: int = Field(default=200_000, ge=1000)
+    store_retry_max_seconds: float = Field(default=30.0, gt=0)
+
+    # State database. Empty URL = SQLite file in the data directory.
+    db_url: SecretStr = SecretStr("")
+
+    # API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+
+    # Syslog listener.
+    syslog_host: str = "0.0.0.0"
+    syslog_udp_port: int = Field(default=5514, ge=0, le=65535)
+    syslog_tz: str = "UTC"
+    syslog_parser: str = "auto"
+
+    # Spool.
+    spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    spool_fsync: Literal["interval", "always", "never"] = "interval"
+    spool_fsync_interval: float = Field(default=0.2, gt=0)
+
+    # Detection.
+    rules_dirs: list[Path] = Field(default_factory=list)
+    incident_window_seconds: int = Field(default=3600, ge=1)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("SOCMON_CONFIG")
+        return (
+            init_settings,
+            env_settings,
+            _YamlSource(settings_cls, Path(path) if path else None),
+        )
+
+    @property
+    def effective_db_url(self) -> str:
+        url = self.db_url.get_secret_value()
+        return url or f"sqlite:///{self.data_dir / 'socmon.db'}"
+
+    @property
+    def embedded_store(self) -> bool:
+        return not self.es_url
+
+    def masked(self) -> dict[str, Any]:
+        """The configuration as plain data with every secret masked (for `socmon config show`)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            elif isinstance(value, list):
+                out[name] = [str(v) for v in value]
+            else:
+                out[name] = value
+        out["es_url"] = _mask_url(self.es_url)
+        out["db_url"] = (
+            _mask_url(self.db_url.get_secret_value()) or f"(sqlite) {self.effective_db_url}"
+        )
+        return out
+
+
+def _mask_url(url: str) -> str:
+    """Hide a password embedded in a URL (scheme://user:pass@host)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:********@{host}"
+    return url
+
+
+def _check_unknown_env() -> None:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | _NON_SETTING_ENV
+    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise ConfigError(f"unknown environment setting(s): {', '.join(unknown)}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation problems into a ConfigError naming the key."""
+    _check_unknown_env()
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; never built at import)."""
+    return load_settings()

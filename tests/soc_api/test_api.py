@@ -1,0 +1,106 @@
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from soc_api import IncidentService, create_app, create_user, issue_token
+from socmon.db import Database
+from socmon.store import Store
+
+
+@pytest.fixture
+def client(db: Database, store: Store) -> Iterator[TestClient]:
+    with TestClient(create_app(db, store, embedded=True)) as c:
+        yield c
+
+
+def token_for(db: Database, name: str, role: str, units: list[str]) -> str:
+    with db.session() as s:
+        return issue_token(s, create_user(s, name, role, units, actor="test"), actor="test")
+
+
+def seed(db: Database) -> None:
+    svc = IncidentService(window=timedelta(hours=1))
+    with db.session() as s:
+        for n, unit in enumerate(["so-tttt", "so-yte", None]):
+            svc.ingest(
+                s,
+                f"a{n}",
+                {
+                    "@timestamp": "2026-11-23T10:00:00Z",
+                    "rule": {"id": f"r{n}", "name": f"rule {n}"},
+                    "socmon": {
+                        "unit": unit,
+                        "alert": {"event_id": f"e{n}", "level": "high", "tags": [], "group_by": []},
+                    },
+                },
+            )
+
+
+@pytest.mark.integration
+def test_health_needs_no_auth_and_reports_both_backends(client: TestClient) -> None:
+    r = client.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["store"]["status"] == "ok" and body["store"]["embedded"] is True
+    assert body["database"] == {"status": "ok", "dialect": "sqlite"}
+
+
+@pytest.mark.integration
+def test_incidents_require_a_valid_token(client: TestClient, db: Database) -> None:
+    r = client.get("/api/incidents")
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthenticated"
+    r = client.get("/api/incidents", headers={"Authorization": "Bearer smk_wrong"})
+    assert r.status_code == 401
+
+
+@pytest.mark.integration
+def test_incidents_are_scoped_to_the_callers_units(client: TestClient, db: Database) -> None:
+    seed(db)
+    admin = token_for(db, "admin", "admin", ["*"])
+    health_analyst = token_for(db, "yte", "analyst", ["so-yte"])
+    all_ = client.get("/api/incidents", headers={"Authorization": f"Bearer {admin}"}).json()
+    assert all_["count"] == 3
+    mine = client.get(
+        "/api/incidents", headers={"Authorization": f"Bearer {health_analyst}"}
+    ).json()
+    assert mine["count"] == 1 and [i["unit"] for i in mine["data"]] == ["so-yte"]
+    other = next(i["id"] for i in all_["data"] if i["unit"] == "so-tttt")
+    r = client.get(f"/api/incidents/{other}", headers={"Authorization": f"Bearer {health_analyst}"})
+    assert r.status_code == 404
+    own = mine["data"][0]["id"]
+    detail = client.get(
+        f"/api/incidents/{own}", headers={"Authorization": f"Bearer {health_analyst}"}
+    ).json()
+    assert detail["alerts"][0]["event_id"] == "e1"
+    assert detail["status_label"] == {"vi": "Mới", "en": "New"}
+
+
+@pytest.mark.integration
+def test_bad_query_is_a_4xx_with_message(client: TestClient, db: Database) -> None:
+    admin = token_for(db, "admin", "admin", ["*"])
+    r = client.get("/api/incidents?limit=0", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 422 and "limit" in r.json()["error"]["message"]
+    r = client.get("/api/incidents?status=bogus", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 422 and "bogus" in r.json()["error"]["message"]
+
+
+def test_tokens_are_stored_hashed(db: Database) -> None:
+    from sqlalchemy import select
+
+    from soc_api.models import ApiToken
+
+    token = token_for(db, "x", "analyst", ["u1"])
+    with db.session() as s:
+        stored = s.scalars(select(ApiToken.token_hash)).all()
+    assert token not in stored and len(stored[0]) == 64
+
+
+def test_unknown_role_is_refused(db: Database) -> None:
+    from soc_api.auth import AuthError
+
+    with pytest.raises(AuthError, match="unknown role"), db.session() as s:
+        create_user(s, "x", "root", ["*"], actor="test")
