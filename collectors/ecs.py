@@ -98,10 +98,19 @@ def append_unique(doc: dict[str, Any], path: str, value: Any) -> None:
 # --------------------------------------------------------------------------- IP addresses
 
 
-@lru_cache(maxsize=8192)
+# Longer text is no address (IPv6 with an embedded IPv4 and a scope id stays well below); the
+# bound also keeps hostile values out of the caches below.
+_MAX_IP_TEXT = 64
+
+
 def parse_ip(text: str) -> IPAddress | None:
     """The address in `text`, or None. IPv4-mapped IPv6 addresses become IPv4 (as in Java's
     `InetAddresses.forString`, which Elasticsearch uses)."""
+    return _parse_ip(text) if len(text) <= _MAX_IP_TEXT else None
+
+
+@lru_cache(maxsize=8192)
+def _parse_ip(text: str) -> IPAddress | None:
     try:
         address = ip_address(text.strip())
     except ValueError:
@@ -111,10 +120,14 @@ def parse_ip(text: str) -> IPAddress | None:
     return address
 
 
-@lru_cache(maxsize=8192)
 def normalize_ip(text: str) -> str | None:
     """Canonical text of the address in `text` (`fe80:0000::1` -> `fe80::1`), or None."""
-    address = parse_ip(text)
+    return _normalize_ip(text) if len(text) <= _MAX_IP_TEXT else None
+
+
+@lru_cache(maxsize=8192)
+def _normalize_ip(text: str) -> str | None:
+    address = _parse_ip(text)
     return None if address is None else str(address)
 
 
@@ -248,6 +261,9 @@ def network_direction(
     networks = (
         internal_networks if isinstance(internal_networks, tuple) else tuple(internal_networks)
     )
+    if len(source_ip) > _MAX_IP_TEXT or len(destination_ip) > _MAX_IP_TEXT:
+        validate_networks(networks)
+        return None
     return _direction(source_ip, destination_ip, networks)
 
 
@@ -307,7 +323,7 @@ def iana_protocol_name(number: int | str) -> str | None:
     """`network.transport` for an IANA protocol number (`6` or "6" -> "tcp"), None if unknown."""
     if isinstance(number, str):
         number = number.strip()
-        if not number.isdigit():
+        if not number.isdecimal() or len(number) > 3:
             return None
         number = int(number)
     return IANA_PROTOCOLS.get(number)
@@ -319,15 +335,20 @@ def iana_protocol_name(number: int | str) -> str | None:
 # (ignored, as in Elastic's FortiGate pipeline), a sign, hours and optional minutes.
 _OFFSET_RE = re.compile(r"(?:[A-Za-z]{1,4})?([+-])(\d{1,2})(?::?(\d{2}))?")
 _UTC_NAMES = frozenset({"z", "utc", "gmt", "ut"})
+_MAX_OFFSET_TEXT = 16
 
 
-@lru_cache(maxsize=256)
 def parse_utc_offset(text: str) -> timezone | None:
     """A fixed-offset zone from a device's time-zone text, or None when it is not an offset.
 
     Accepts "Z", "UTC", "GMT", "-0500", "+01:00", "+02", "UTC-5:00", "GMT+0200". Offsets beyond
     ±18:00 (Java's limit) are refused.
     """
+    return _parse_utc_offset(text) if len(text) <= _MAX_OFFSET_TEXT else None
+
+
+@lru_cache(maxsize=256)
+def _parse_utc_offset(text: str) -> timezone | None:
     value = text.strip()
     if value.lower() in _UTC_NAMES:
         return UTC
@@ -343,10 +364,14 @@ def parse_utc_offset(text: str) -> timezone | None:
     return timezone(timedelta(minutes=-total if sign == "-" else total))
 
 
-@lru_cache(maxsize=256)
 def offset_text(text: str) -> str:
     """A device's time-zone text in `±HHMM` form when it is an offset ("UTC-5:00" -> "-0500"),
     otherwise unchanged."""
+    return _offset_text(text) if len(text) <= _MAX_OFFSET_TEXT else text
+
+
+@lru_cache(maxsize=256)
+def _offset_text(text: str) -> str:
     match = _OFFSET_RE.fullmatch(text.strip())
     if match is None:
         return text
@@ -365,9 +390,9 @@ def epoch_to_datetime(value: str | int, tz: tzinfo | None = None) -> datetime | 
     (UTC when None).
     """
     text = str(value).strip()
-    if not text.isdigit() or not text.isascii():
-        return None
     digits = len(text)
+    if not text.isdigit() or not text.isascii() or digits > 19:
+        return None
     number = int(text)
     if digits <= 11:
         micros = number * 1_000_000
@@ -429,10 +454,16 @@ def format_timestamp(moment: datetime) -> str:
     return text
 
 
-@lru_cache(maxsize=4096)
 def wallclock_timestamp(date_text: str, time_text: str, tz: tzinfo | None) -> str | None:
     """`format_timestamp(local_datetime(...))`, cached: a busy source logs many events in the
     same second."""
+    if len(date_text) != 10 or len(time_text) > 15:
+        return None
+    return _wallclock_timestamp(date_text, time_text, tz)
+
+
+@lru_cache(maxsize=4096)
+def _wallclock_timestamp(date_text: str, time_text: str, tz: tzinfo | None) -> str | None:
     moment = local_datetime(date_text, time_text, tz)
     return None if moment is None else format_timestamp(moment)
 
@@ -451,9 +482,9 @@ def _second_text(seconds: int, tz: tzinfo | None) -> tuple[str, str] | None:
 def epoch_timestamp(value: str, tz: tzinfo | None = None) -> str | None:
     """`format_timestamp(epoch_to_datetime(value, tz))` without building a datetime per event
     (the text of each second is cached); None when `value` is not an epoch."""
-    if not value.isdigit() or not value.isascii():
-        return None
     digits = len(value)
+    if not value.isdigit() or not value.isascii() or digits > 19:
+        return None
     number = int(value)
     if digits <= 11:
         seconds, millis = number, 0

@@ -101,7 +101,7 @@ class Pipeline:
     def process(self, messages: Sequence[RawMessage], *, timeout: float | None = None) -> list[int]:
         """Parse and spool `messages`; returns their spool sequence numbers ([] if dropped)."""
         docs = [(m, parse_message(m)) for m in messages]
-        instance = self.spool.instance_id
+        instance = f"{self.spool.instance_id}:{self.spool.epoch}"
 
         def encode(item: tuple[RawMessage, dict[str, Any]], seq: int) -> bytes:
             msg, doc = item

@@ -108,9 +108,15 @@ def base_mappings() -> dict[str, Any]:
     }
 
 
-def events_template(namespace: str, *, data_stream: bool) -> dict[str, Any]:
+def events_template(*, data_stream: bool) -> dict[str, Any]:
+    """Events of every namespace: `logs-<dataset>-<namespace>` (Elastic's naming scheme).
+
+    One template for all namespaces, as Elastic's own `logs` template: patterns that end in
+    different namespaces would overlap (`logs-*-a*` and `logs-*-ab*`), which the server refuses.
+    Priority 200 places it above Elastic's built-in `logs` template (100).
+    """
     body: dict[str, Any] = {
-        "index_patterns": [f"logs-*-{namespace}*"],
+        "index_patterns": ["logs-*-*"],
         "priority": 200,
         "template": {"mappings": base_mappings(), "settings": {"index": {"number_of_replicas": 0}}},
         "_meta": {"managed_by": "socmon"},
@@ -120,24 +126,24 @@ def events_template(namespace: str, *, data_stream: bool) -> dict[str, Any]:
     return body
 
 
-def alerts_template(namespace: str) -> dict[str, Any]:
+def alerts_template() -> dict[str, Any]:
     mappings = base_mappings()
     mappings["properties"] = _merge(
         mappings["properties"],
         _properties(("kibana.alert.original_time", "socmon.alert.created"), {"type": "date"}),
     )
     return {
-        "index_patterns": [f"socmon-alerts-{namespace}*"],
+        "index_patterns": ["socmon-alerts-*"],
         "priority": 200,
         "template": {"mappings": mappings, "settings": {"index": {"number_of_replicas": 0}}},
         "_meta": {"managed_by": "socmon"},
     }
 
 
-def deadletter_template(namespace: str) -> dict[str, Any]:
+def deadletter_template() -> dict[str, Any]:
     """Dead letters keep the rejected document as an unindexed blob plus the reason."""
     return {
-        "index_patterns": [f"socmon-deadletter-{namespace}*"],
+        "index_patterns": ["socmon-deadletter-*"],
         "priority": 200,
         "template": {
             "mappings": {

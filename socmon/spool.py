@@ -85,6 +85,7 @@ _SEGMENT_RE: Final = re.compile(r"^(\d{20})\.seg$")
 _CONSUMER_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CURSOR_DIR: Final = "cursors"
 _INSTANCE_FILE: Final = "instance_id"
+_EPOCH_FILE: Final = "epoch"
 _LOCK_FILE: Final = "lock"
 _READ_CHUNK: Final = 256 << 10
 _INDEX_STRIDE: Final = 64 << 10  # one sparse-index entry per this many bytes of segment
@@ -322,6 +323,10 @@ class Spool:
             self._release_files()
             raise
         self.instance_id: str = self._instance_id
+        # Incremented (durably) on every open. Sequence numbers can be reused after a power
+        # loss (records readers saw but that never reached the disk); instance_id + epoch +
+        # seq never repeats, so ids derived from it cannot collide with an earlier record.
+        self.epoch: int = self._epoch
         if fsync == "interval":
             self._sync_thread = threading.Thread(
                 target=self._sync_loop, name=f"socmon-spool-fsync:{self.path.name}", daemon=True
@@ -344,6 +349,7 @@ class Spool:
                 raise SpoolError("spool is in use by another process", Location(self.path)) from e
         try:
             self._instance_id = self._load_instance_id()
+            self._epoch = self._next_epoch()
             segments = sorted(
                 int(m.group(1)) for n in os.listdir(self.path) if (m := _SEGMENT_RE.match(n))
             )
@@ -363,6 +369,18 @@ class Spool:
         if not re.fullmatch(r"[0-9a-f]{32}", value):
             raise SpoolError("instance_id file is damaged", Location(target))
         return value
+
+    def _next_epoch(self) -> int:
+        target = self.path / _EPOCH_FILE
+        try:
+            text = target.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            text = "0"
+        if not text.isdigit():
+            raise SpoolError("epoch file is damaged", Location(target))
+        epoch = int(text) + 1
+        self._write_atomic(target, f"{epoch}\n".encode("ascii"))
+        return epoch
 
     def _load_cursors(self) -> dict[str, int]:
         cursors: dict[str, int] = {}

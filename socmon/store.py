@@ -196,11 +196,10 @@ class Store:
     def setup(self) -> None:
         """Install socmon's index templates (idempotent) and pick data streams or aliases."""
         self.data_streams = self._probe_data_streams()
-        ns = self.namespace
         templates = {
-            f"socmon-logs-{ns}": ecs.events_template(ns, data_stream=self.data_streams),
-            f"socmon-alerts-{ns}": ecs.alerts_template(ns),
-            f"socmon-deadletter-{ns}": ecs.deadletter_template(ns),
+            "socmon-logs": ecs.events_template(data_stream=self.data_streams),
+            "socmon-alerts": ecs.alerts_template(),
+            "socmon-deadletter": ecs.deadletter_template(),
         }
         try:
             for name, body in templates.items():
@@ -322,7 +321,7 @@ class Store:
 
     def enforce_event_cap(self, max_events: int) -> int:
         """Delete the oldest events beyond `max_events` (embedded mode). Returns how many."""
-        pattern = f"logs-*-{self.namespace}*"
+        pattern = f"logs-*-{self.namespace}"
         total = self.count(pattern)
         excess = total - max_events
         if excess <= 0:

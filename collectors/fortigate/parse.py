@@ -17,10 +17,13 @@ conformance corpus):
 - Addresses that do not parse as IPs are left under `fortinet.firewall.*` instead of failing
   the document; numbers that do not parse stay there too.
 - `sess_duration` (seconds) becomes `event.duration` in nanoseconds, as ECS defines it.
+- `observer.ip` is the syslog sender (`ctx.observer_ip`) when known.
+- `event.dataset` / `event.module` are set ("fortinet.fortigate" / "fortinet").
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC
 from typing import Any
@@ -83,8 +86,45 @@ _SSH_LOGIN_DELIMITERS = (" for ", " from ", " port ")
 # "<role> <user> login <outcome> from <ui>(<ip>)...", "<role> <user> logged in <outcome> from ..."
 _ADMIN_LOGIN_DELIMITERS = (" ", " login ", " from ", "(", ")")
 _ADMIN_LOGGED_IN_DELIMITERS = (" ", " logged in ", " from ", "(", ")")
+# Keys read by `_utm_file` / `_utm_tls`; most UTM records have none of them.
+_UTM_FILE_KEYS = frozenset(
+    (
+        "filename",
+        "infectedfilename",
+        "matchedfilename",
+        "filesize",
+        "infectedfilesize",
+        "filetype",
+        "infectedfiletype",
+        "matchedfiletype",
+    )
+)
+_UTM_TLS_KEYS = frozenset(
+    (
+        "scertcname",
+        "scertissuer",
+        "issuer",
+        "ccertissuer",
+        "authalgo",
+        "keyalgo",
+        "notbefore",
+        "notafter",
+        "keysize",
+        "sn",
+        "certhash",
+        "san",
+        "cn",
+        "kxcurve",
+        "cipher",
+        "sni",
+        "handshake",
+        "tlsver",
+    )
+)
 _USERFROM_RE = re.compile(r"JSON\((.*)\)")
 _DESC_OUTCOME_PREFIX = "User login/logout "
+_MAX_LONG = 2**63 - 1
+_MIN_LONG = -(2**63)
 _FLOAT_RE = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -113,30 +153,43 @@ def parse(message: str, ctx: SourceContext) -> EcsDoc:
 
 
 def _to_int(value: str | None) -> int | None:
-    """The integer in `value` (decimal digits, optional leading "-"), else None."""
-    if value is None:
+    """The integer in `value` (decimal digits, optional leading "-") when it fits a signed
+    64-bit long (the ECS `long` type), else None."""
+    if value is None or len(value) > 20:
         return None
     if value.isdecimal():
-        return int(value)
-    if value[:1] == "-" and value[1:].isdecimal():
-        return -int(value[1:])
-    return None
+        number = int(value)
+    elif value[:1] == "-" and value[1:].isdecimal():
+        number = -int(value[1:])
+    else:
+        return None
+    return number if _MIN_LONG <= number <= _MAX_LONG else None
 
 
 def _to_float(value: str) -> float | None:
     """The finite decimal number in `value`, else None."""
-    if not _FLOAT_RE.fullmatch(value):
+    if len(value) > 32 or not _FLOAT_RE.fullmatch(value):
         return None
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _pop_int(fw: dict[str, Any], key: str) -> int | None:
-    """Pop `key` as a non-negative int; any other value stays in `fw`."""
+    """Pop `key` as a non-negative long; any other value stays in `fw`."""
     value = fw.get(key)
-    if value is not None and value.isdecimal():
-        del fw[key]
-        return int(value)
+    if value is not None and value.isdecimal() and len(value) <= 19:
+        number = int(value)
+        if number <= _MAX_LONG:
+            del fw[key]
+            return number
     return None
+
+
+def _seconds_to_nanos(seconds: int | None) -> int | None:
+    """`event.duration` (nanoseconds) from seconds, when it fits a long."""
+    if seconds is None or seconds * 1_000_000_000 > _MAX_LONG:
+        return None
+    return seconds * 1_000_000_000
 
 
 def _pop_ip(fw: dict[str, Any], key: str) -> str | None:
@@ -210,15 +263,20 @@ def _build(
     serial = pop("devid", None)
     if serial is not None:
         observer["serial_number"] = serial
+    if ctx.observer_ip:
+        observer_ip = normalize_ip(ctx.observer_ip)
+        if observer_ip is not None:
+            observer["ip"] = [observer_ip]
     egress = pop("dst_int", None) or pop("dstintf", None)
     ingress = pop("src_int", None) or pop("srcintf", None)
     if egress is not None:
         observer["egress"] = {"interface": {"name": egress}}
     if ingress is not None:
         observer["ingress"] = {"interface": {"name": ingress}}
-    duration = _pop_int(fw, "duration")
-    if duration is not None:
-        event["duration"] = duration * 1_000_000_000
+    duration = _seconds_to_nanos(_to_int(fw.get("duration")))
+    if duration is not None and duration >= 0:
+        del fw["duration"]
+        event["duration"] = duration
     if "subject" in fw:
         set_field(doc, "email.subject", fw["subject"])
     if "cc" in fw:
@@ -353,9 +411,10 @@ def _event_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> Non
     if hostname is not None:
         _section(doc, "url")["domain"] = hostname
     if "duration" not in event:
-        sess_duration = _pop_int(fw, "sess_duration")
-        if sess_duration is not None:
-            event["duration"] = sess_duration * 1_000_000_000
+        sess_duration = _seconds_to_nanos(_to_int(fw.get("sess_duration")))
+        if sess_duration is not None and sess_duration >= 0:
+            del fw["sess_duration"]
+            event["duration"] = sess_duration
     mem = _to_int(fw.get("mem"))
     if mem is not None:
         fw["mem"] = mem
@@ -654,7 +713,8 @@ def _utm_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> None:
     event_id = pop("event_id", None) or pop("eventid", None)
     if event_id is not None:
         event["id"] = event_id
-    _utm_file(fw, doc)
+    if not fw.keys().isdisjoint(_UTM_FILE_KEYS):
+        _utm_file(fw, doc)
     hostname = pop("hostname", None)
     if hostname is not None:
         _section(doc, "url")["domain"] = hostname
@@ -689,7 +749,8 @@ def _utm_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> None:
     xid = pop("xid", None)
     if xid is not None:
         _section(doc, "dns")["id"] = xid
-    _utm_tls(fw, doc)
+    if not fw.keys().isdisjoint(_UTM_TLS_KEYS):
+        _utm_tls(fw, doc)
     dtype = pop("dtype", None)
     if dtype is not None:
         set_field(doc, "vulnerability.category", [dtype])
@@ -703,6 +764,7 @@ def _utm_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> None:
 
 
 def _utm_file(fw: dict[str, Any], doc: EcsDoc) -> None:
+    """`file.*` from the keys in `_UTM_FILE_KEYS` (keep that set in step with this code)."""
     pop = fw.pop
     file: dict[str, Any] = {}
     name = pop("filename", None) or pop("infectedfilename", None) or pop("matchedfilename", None)
@@ -723,6 +785,7 @@ def _utm_file(fw: dict[str, Any], doc: EcsDoc) -> None:
 
 
 def _utm_tls(fw: dict[str, Any], doc: EcsDoc) -> None:
+    """`tls.*` from the keys in `_UTM_TLS_KEYS` (keep that set in step with this code)."""
     pop = fw.pop
     server: dict[str, Any] = {}
     server_x509: dict[str, Any] = {}
@@ -898,10 +961,11 @@ def _finish(
         if number is not None:
             fw[key] = number
 
-    if "bytes" in source and "bytes" in destination:
-        network["bytes"] = source["bytes"] + destination["bytes"]
-    if "packets" in source and "packets" in destination:
-        network["packets"] = source["packets"] + destination["packets"]
+    for counter in ("bytes", "packets"):
+        if counter in source and counter in destination:
+            total = source[counter] + destination[counter]
+            if total <= _MAX_LONG:
+                network[counter] = total
     iana = network.get("iana_number")
     if iana is not None:
         transport = iana_protocol_name(iana)

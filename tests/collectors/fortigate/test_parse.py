@@ -164,6 +164,13 @@ def test_internal_networks_from_context() -> None:
     assert parse(TRAFFIC, ctx)["network"]["direction"] == "internal"
 
 
+def test_observer_ip_from_the_syslog_sender() -> None:
+    assert "ip" not in parse(TRAFFIC, CTX)["observer"]
+    doc = parse(TRAFFIC, SourceContext(observer_ip="192.0.2.10"))
+    assert doc["observer"]["ip"] == ["192.0.2.10"]
+    assert "ip" not in parse(TRAFFIC, SourceContext(observer_ip="fw.example"))["observer"]
+
+
 def test_unknown_internal_network_name_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="neither a CIDR block nor one of"):
         parse(TRAFFIC, SourceContext(internal_networks=("intranet",)))
@@ -233,6 +240,43 @@ def test_64_kib_line() -> None:
     assert doc["event"]["original"] == message
     long_key = parse("k" * 65536 + "=v", CTX)
     assert long_key["fortinet"]["firewall"] == {"k" * 65536: "v"}
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["eventtime", "srcport", "sentbyte", "duration", "jitter", "auditid", "date"],
+)
+def test_huge_numbers_stay_text(field: str) -> None:
+    """Beyond Python's 4300-digit int() limit and beyond a 64-bit long: kept as text."""
+    digits = "9" * 5000
+    doc = parse(f'type="event" subtype="system" {field}={digits} msg="x"', CTX)
+    json.dumps(doc, allow_nan=False)
+    assert doc["fortinet"]["firewall"][field] == digits
+    doc = parse('type="traffic" duration=9999999999999999999 sentbyte=9223372036854775807', CTX)
+    assert "duration" not in doc["event"]
+    assert doc["source"]["bytes"] == 2**63 - 1
+    doc = parse(f"type=traffic proto={digits} tz={digits} date=2020-01-01 time=00:00:00", CTX)
+    assert doc["network"] == {"iana_number": digits}
+    assert doc["event"]["timezone"] == digits
+    assert doc["@timestamp"] == "2020-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        'type="event" msg="Administrator ' + "a login b from c " * 2000 + '"',
+        'type="event" msg="Administrator ' + "x logged in y from z " * 2000 + '"',
+        'type="event" msg="Login from ssh: ' + "a for b from c port " * 2000 + ' for"',
+        'type="traffic" url="http://' + "a@" * 30000 + '"',
+        "<13>1 2020-01-01T00:00:00Z h a p m [" + "x " * 30000,
+        "a=" * 30000,
+        'a="' * 20000,
+    ],
+)
+def test_pathological_input_is_fast(message: str) -> None:
+    started = time.perf_counter()
+    _parse_or_reason(message)
+    assert time.perf_counter() - started < 0.5
 
 
 def test_output_is_strict_json() -> None:
@@ -305,7 +349,11 @@ _VALUES = [
     "outgoing",
 ]
 _key = st.one_of(st.sampled_from(_KEYS), st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True))
-_value = st.one_of(st.sampled_from(_VALUES), st.text(max_size=40))
+_value = st.one_of(
+    st.sampled_from(_VALUES),
+    st.text(max_size=40),
+    st.text(alphabet="0123456789", min_size=10, max_size=6000),
+)
 _pair = st.tuples(_key, _value, st.booleans()).map(
     lambda kv: f'{kv[0]}="{kv[1]}"' if kv[2] else f"{kv[0]}={kv[1]}"
 )
