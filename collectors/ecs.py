@@ -19,6 +19,10 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
+# Re-exported for the parsers: the kernel owns dotted-field access.
+from socmon.ecs import get_field as get_field
+from socmon.ecs import set_field as set_field
+
 IPAddress = IPv4Address | IPv6Address
 
 # --------------------------------------------------------------------------- key=value
@@ -58,29 +62,6 @@ def parse_kv(text: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- dotted fields
-
-
-def set_field(doc: dict[str, Any], path: str, value: Any) -> None:
-    """Set `doc["a"]["b"]["c"] = value` for `path` "a.b.c", creating (or replacing non-dict)
-    intermediate objects."""
-    *parents, leaf = path.split(".")
-    node = doc
-    for key in parents:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = node[key] = {}
-        node = child
-    node[leaf] = value
-
-
-def get_field(doc: Mapping[str, Any], path: str, default: Any = None) -> Any:
-    """The value at dotted `path`, or `default` when any step is missing."""
-    node: Any = doc
-    for key in path.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return default
-        node = node[key]
-    return node
 
 
 def append_unique(doc: dict[str, Any], path: str, value: Any) -> None:

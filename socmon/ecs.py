@@ -37,27 +37,26 @@ LONG_FIELDS = (
 )
 
 
-def get_field(doc: Mapping[str, Any], dotted: str) -> Any:
-    """Read a dotted ECS field from a nested document (None when absent)."""
+def get_field(doc: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    """Read a dotted ECS field from a nested document; a flat dotted key also counts."""
     node: Any = doc
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return doc.get(dotted) if isinstance(doc, Mapping) else None
+            return doc.get(dotted, default) if isinstance(doc, Mapping) else default
         node = node[part]
     return node
 
 
 def set_field(doc: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set a dotted ECS field in a nested document, creating parents."""
-    parts = dotted.split(".")
+    """Set a dotted ECS field in a nested document, creating (or replacing non-dict) parents."""
+    *parents, leaf = dotted.split(".")
     node = doc
-    for part in parts[:-1]:
+    for part in parents:
         child = node.get(part)
         if not isinstance(child, dict):
-            child = {}
-            node[part] = child
+            child = node[part] = {}
         node = child
-    node[parts[-1]] = value
+    node[leaf] = value
 
 
 def _properties(fields: tuple[str, ...], mapping: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from soc_api.deps import AgencyScope, CurrentUser, SessionDep
 from soc_api.errors import ApiProblem, ErrorResponse
+from soc_api.incidents import parse_time as as_utc
 from soc_api.labels import INCIDENT_CATEGORY, INCIDENT_STATUS, RESPONSE_PATH, SEVERITY, label
 from soc_api.models import Incident, IncidentAlert
 
@@ -77,11 +78,11 @@ def to_public(inc: Incident) -> dict[str, Any]:
         "response_path_label": label(RESPONSE_PATH, inc.response_path),
         "unit": inc.unit,
         "group_fields": inc.group_fields,
-        "first_seen": inc.first_seen,
-        "last_seen": inc.last_seen,
+        "first_seen": as_utc(inc.first_seen),
+        "last_seen": as_utc(inc.last_seen),
         "alert_count": inc.alert_count,
-        "created_at": inc.created_at,
-        "updated_at": inc.updated_at,
+        "created_at": as_utc(inc.created_at),
+        "updated_at": as_utc(inc.updated_at),
     }
 
 
@@ -139,7 +140,7 @@ def get_incident(
             "alert_id": a.alert_id,
             "event_id": a.event_id,
             "rule_id": a.rule_id,
-            "ts": a.ts,
+            "ts": as_utc(a.ts),
             "fields": a.fields,
         }
         for a in alerts

@@ -77,6 +77,7 @@ def test_incidents_are_scoped_to_the_callers_units(client: TestClient, db: Datab
     ).json()
     assert detail["alerts"][0]["event_id"] == "e1"
     assert detail["status_label"] == {"vi": "Mới", "en": "New"}
+    assert detail["first_seen"] == "2026-11-23T10:00:00Z"  # UTC, with its zone, on SQLite too
 
 
 @pytest.mark.integration

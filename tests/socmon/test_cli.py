@@ -1,0 +1,48 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from socmon.cli import main
+
+
+def test_config_show_masks_secrets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOCMON_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SOCMON_ES_PASSWORD", "s3cret-pass")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    shown = json.loads(out)
+    assert "s3cret-pass" not in out
+    assert shown["es_password"] == "********"
+    assert shown["data_dir"] == str(tmp_path)
+
+
+def test_config_error_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOCMON_NO_SUCH_KEY", "1")
+    assert main(["config", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("socmon: error: unknown environment setting(s): SOCMON_NO_SUCH_KEY")
+    assert "Traceback" not in err
+
+
+def test_admin_create_prints_token_once_and_audit_verifies(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOCMON_DATA_DIR", str(tmp_path))
+    assert main(["admin", "create", "alice"]) == 0
+    captured = capsys.readouterr()
+    token = captured.out.strip()
+    assert token.startswith("smk_") and len(token) > 40
+    assert "shown once" in captured.err
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("socmon.db*"))
+    assert token.encode() not in stored
+    assert main(["admin", "create", "alice"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["admin", "create", "bob", "--role", "superuser"]) == 2
+    assert "unknown role" in capsys.readouterr().err
+    assert main(["audit", "verify"]) == 0
+    assert "2 audit records verified" in capsys.readouterr().out
