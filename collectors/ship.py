@@ -7,8 +7,6 @@ found already stored, or written to the dead letters with the store's reason.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -21,6 +19,7 @@ from typing import Any
 import orjson
 from prometheus_client import Counter
 
+from socmon.consumer import BatchConsumer
 from socmon.errors import StoreError
 from socmon.logging import kv
 from socmon.spool import Record, Spool
@@ -48,7 +47,10 @@ def events_target(store: Store) -> Callable[[dict[str, Any]], str]:
     return target
 
 
-class Shipper:
+class Shipper(BatchConsumer):
+    component = "shipper"
+    retryable = (StoreError,)
+
     def __init__(
         self,
         spool: Spool,
@@ -60,28 +62,19 @@ class Shipper:
         batch: int = 1000,
         max_backoff: float = 10.0,
     ) -> None:
-        self.spool = spool
-        self.reader = spool.reader(consumer)
+        super().__init__(spool, consumer, batch=batch, max_backoff=max_backoff)
         self.store = store
         self.target_for = target_for
         self.deadletter_dir = deadletter_dir
-        self.batch = batch
-        self.max_backoff = max_backoff
         self.label = spool.path.name
-        self._failing = False
 
-    def ship_once(self) -> int:
-        """Deliver one batch; returns the records delivered. Raises StoreError to retry later."""
-        records = self.reader.read(self.batch)
-        if not records:
-            return 0
+    def handle(self, records: list[Record]) -> None:
+        """Deliver one batch; raises StoreError (retryable) when the store is unavailable."""
         try:
             self._deliver(records)
-        except BaseException:
-            self.reader.rewind()
+        except StoreError:
+            ERRORS.labels("shipper", "sending", "store_unavailable").inc()
             raise
-        self.reader.commit(records[-1].seq)
-        return len(records)
 
     def _deliver(self, records: list[Record]) -> None:
         by_target: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -139,30 +132,3 @@ class Shipper:
             self.store.bulk_create(self.store.deadletter_target, letters)
         except StoreError as e:
             log.warning("dead-letter index unavailable, kept in file %s", kv(path=path, error=e))
-
-    async def run(self, shutdown: asyncio.Event) -> None:
-        delay = 0.2
-        while not shutdown.is_set():
-            try:
-                n = await asyncio.to_thread(self.ship_once)
-            except StoreError as e:
-                ERRORS.labels("shipper", "sending", "store_unavailable").inc()
-                if not self._failing:
-                    log.warning(
-                        "shipping paused, store unavailable %s", kv(spool=self.label, error=e)
-                    )
-                    self._failing = True
-                await _sleep(shutdown, delay * (0.5 + random.random()))
-                delay = min(delay * 2, self.max_backoff)
-                continue
-            if self._failing:
-                log.info("shipping resumed %s", kv(spool=self.label))
-                self._failing = False
-            delay = 0.2
-            if n == 0:
-                await asyncio.to_thread(self.reader.wait, 0.2)
-
-
-async def _sleep(shutdown: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(shutdown.wait(), timeout=seconds)

@@ -7,7 +7,6 @@ spooled, so a crash never skips evaluation (a replay may re-raise an alert: same
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +18,9 @@ from prometheus_client import Counter
 from detections.alerts import build_alert
 from detections.sigma.loader import RuleSet, load_rules
 from detections.sigma.matcher import CompileReport, Matcher
+from socmon.consumer import BatchConsumer
 from socmon.logging import kv
-from socmon.spool import Spool
+from socmon.spool import Record, Spool
 
 log = logging.getLogger("socmon.detections")
 
@@ -51,7 +51,11 @@ def load_matcher(rule_dirs: Sequence[Path] = ()) -> tuple[Matcher, RuleSet, Comp
     return matcher, ruleset, report
 
 
-class DetectStage:
+class DetectStage(BatchConsumer):
+    """The `detect` consumer: matches become alerts in the alerts spool."""
+
+    component = "detect"
+
     def __init__(
         self,
         events: Spool,
@@ -61,16 +65,11 @@ class DetectStage:
         consumer: str = "detect",
         batch: int = 1000,
     ) -> None:
-        self.reader = events.reader(consumer)
+        super().__init__(events, consumer, batch=batch)
         self.alerts = alerts
         self.matcher = matcher
-        self.batch = batch
 
-    def detect_once(self) -> int:
-        """Evaluate one batch of events; returns how many were evaluated."""
-        records = self.reader.read(self.batch)
-        if not records:
-            return 0
+    def handle(self, records: list[Record]) -> None:
         found: list[dict[str, Any]] = []
         for rec in records:
             event = orjson.loads(rec.payload)
@@ -80,11 +79,3 @@ class DetectStage:
         EVALUATED.inc(len(records))
         if found:
             self.alerts.append(found, lambda doc, _seq: orjson.dumps(doc))
-        self.reader.commit(records[-1].seq)
-        return len(records)
-
-    async def run(self, shutdown: asyncio.Event) -> None:
-        while not shutdown.is_set():
-            n = await asyncio.to_thread(self.detect_once)
-            if n == 0:
-                await asyncio.to_thread(self.reader.wait, 0.2)

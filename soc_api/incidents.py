@@ -7,9 +7,7 @@ are copied into SQL so the working state survives the loss of the event store.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,12 +20,10 @@ from sqlalchemy.orm import Session
 from soc_api import audit
 from soc_api.labels import INCIDENT_CATEGORY, OPEN_STATUSES
 from soc_api.models import Incident, IncidentAlert
+from socmon.consumer import BatchConsumer
 from socmon.db import Database
 from socmon.ecs import get_field
-from socmon.logging import kv
-from socmon.spool import Spool
-
-log = logging.getLogger("socmon.incidents")
+from socmon.spool import Record, Spool
 
 ACTOR = "system:incidents"
 # Fields copied from each alert into SQL.
@@ -184,8 +180,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-class IncidentStage:
+class IncidentStage(BatchConsumer):
     """The `incident` consumer of the alerts spool: every alert reaches an incident."""
+
+    component = "incidents"
+    retryable = (SQLAlchemyError,)
 
     def __init__(
         self,
@@ -196,36 +195,12 @@ class IncidentStage:
         consumer: str = "incident",
         batch: int = 500,
     ) -> None:
-        self.reader = alerts.reader(consumer)
+        super().__init__(alerts, consumer, batch=batch)
         self.db = db
         self.service = service
-        self.batch = batch
 
-    def process_once(self) -> int:
-        records = self.reader.read(self.batch)
-        if not records:
-            return 0
-        try:
-            with self.db.session() as session:
-                for rec in records:
-                    alert = orjson.loads(rec.payload)
-                    self.service.ingest(session, str(alert.get("_id")), alert)
-        except BaseException:
-            self.reader.rewind()
-            raise
-        self.reader.commit(records[-1].seq)
-        return len(records)
-
-    async def run(self, shutdown: asyncio.Event) -> None:
-        delay = 0.2
-        while not shutdown.is_set():
-            try:
-                n = await asyncio.to_thread(self.process_once)
-            except SQLAlchemyError as e:
-                log.warning("incident stage database error %s", kv(error=str(e).splitlines()[0]))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            delay = 0.2
-            if n == 0:
-                await asyncio.to_thread(self.reader.wait, 0.2)
+    def handle(self, records: list[Record]) -> None:
+        with self.db.session() as session:
+            for rec in records:
+                alert = orjson.loads(rec.payload)
+                self.service.ingest(session, str(alert.get("_id")), alert)

@@ -32,7 +32,7 @@ def test_ship_and_replay_store_each_event_once(tmp_path: Path, store: Store) -> 
     spool = Spool(tmp_path / "spool", consumers=["ship"])
     Pipeline(spool).process(lines(250))
     shipper = Shipper(spool, store, events_target(store), tmp_path / "dead", batch=100)
-    while shipper.ship_once():
+    while shipper.once():
         pass
     target = store.events_target("syslog")
     store.refresh(target)
@@ -42,8 +42,8 @@ def test_ship_and_replay_store_each_event_once(tmp_path: Path, store: Store) -> 
     (tmp_path / "spool" / "cursors" / "ship.cursor").unlink()
     spool = Spool(tmp_path / "spool", consumers=["ship"])
     shipper = Shipper(spool, store, events_target(store), tmp_path / "dead", batch=100)
-    assert shipper.ship_once() == 100
-    while shipper.ship_once():
+    assert shipper.once() == 100
+    while shipper.once():
         pass
     store.refresh(target)
     assert store.count(target) == 250
@@ -61,8 +61,8 @@ def test_rejected_documents_go_to_dead_letters(tmp_path: Path, store: Store) -> 
     }
     spool.append([good, bad], lambda d, _s: orjson.dumps(d))
     shipper = Shipper(spool, store, events_target(store), tmp_path / "dead")
-    assert shipper.ship_once() == 2
-    assert shipper.ship_once() == 0  # the cursor moved on: the bad document does not block
+    assert shipper.once() == 2
+    assert shipper.once() == 0  # the cursor moved on: the bad document does not block
     target = store.events_target("test")
     store.refresh(target)
     assert store.count(target) == 1
@@ -90,7 +90,7 @@ def test_store_stall_loses_nothing_and_doubles_nothing(tmp_path: Path, settings:
         def ship_loop() -> None:
             while not stop.is_set():
                 try:
-                    if shipper.ship_once() == 0:
+                    if shipper.once() == 0:
                         time.sleep(0.02)
                 except Exception:
                     time.sleep(0.1)

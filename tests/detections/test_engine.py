@@ -50,8 +50,8 @@ def test_streaming_detection_to_incident(tmp_path: Path, db: Database) -> None:
         ]
     )
     stage = DetectStage(events, alerts, matcher)
-    assert stage.detect_once() == 6
-    assert stage.detect_once() == 0
+    assert stage.once() == 6
+    assert stage.once() == 0
     raised = [orjson.loads(r.payload) for r in alerts.reader("incident").read(100)]
     alerts.reader("incident").rewind()
     assert len(raised) == 3
@@ -61,7 +61,7 @@ def test_streaming_detection_to_incident(tmp_path: Path, db: Database) -> None:
     assert first["socmon"]["alert"]["group_by"] == ["source.ip", "destination.ip"]
 
     incidents = IncidentStage(alerts, db, IncidentService(window=timedelta(hours=1)))
-    assert incidents.process_once() == 3
+    assert incidents.once() == 3
     with db.session() as s:
         rows = s.scalars(select(Incident).order_by(Incident.id)).all()
         assert [(r.alert_count, r.group_fields["source.ip"]) for r in rows] == [
@@ -78,13 +78,13 @@ def test_detection_resumes_from_its_cursor(tmp_path: Path) -> None:
     events = Spool(tmp_path / "events", consumers=["detect"])
     alerts = Spool(tmp_path / "alerts", consumers=["incident"])
     Pipeline(events).process([fgt("203.0.113.1", "10.0.0.1", 22)])
-    DetectStage(events, alerts, matcher).detect_once()
+    DetectStage(events, alerts, matcher).once()
     Pipeline(events).process([fgt("203.0.113.2", "10.0.0.1", 22)])
     events.close()
     alerts.close()
     events = Spool(tmp_path / "events", consumers=["detect"])
     alerts = Spool(tmp_path / "alerts", consumers=["incident"])
-    assert DetectStage(events, alerts, matcher).detect_once() == 1
+    assert DetectStage(events, alerts, matcher).once() == 1
     ips = [orjson.loads(r.payload)["source"]["ip"] for r in alerts.reader("incident").read(10)]
     assert ips == ["203.0.113.1", "203.0.113.2"]
     events.close()
