@@ -46,3 +46,20 @@ def test_admin_create_prints_token_once_and_audit_verifies(
     assert "unknown role" in capsys.readouterr().err
     assert main(["audit", "verify"]) == 0
     assert "2 audit records verified" in capsys.readouterr().out
+
+
+def test_up_with_unreachable_store_fails_cleanly(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("SOCMON_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SOCMON_ES_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("SOCMON_STORE_RETRY_MAX_SECONDS", "1")
+    assert main(["up"]) == 2
+    err = capsys.readouterr().err
+    assert f"socmon: error: store at http://127.0.0.1:{port} unreachable after" in err
+    assert "Traceback" not in err
