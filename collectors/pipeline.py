@@ -9,19 +9,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from collectors import registry
+from collectors.health import SourceHealth
 from collectors.ids import event_id
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 from socmon.logging import kv
 from socmon.spool import Spool
 
 log = logging.getLogger("socmon.collectors.pipeline")
+_DEFAULT_CONTEXT = SourceContext()
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class RawMessage:
     position: str | None = None  # file fingerprint:offset; None for sockets (spool seq is used)
     parser: str = "auto"
     context: SourceContext | None = None
+    collector: str = "unknown"  # the collector type that received it (for source health)
 
 
 def _iso(ts: float) -> str:
@@ -53,9 +56,9 @@ def parse_message(msg: RawMessage) -> EcsDoc:
     """Parse one message into ECS; never raises (failures become `_parse_failure` documents)."""
     text, decode_error = decode(msg.data)
     text = text.rstrip("\r\n")
-    ctx = msg.context or SourceContext(
-        observer_ip=msg.sender.rsplit(":", 1)[0] if msg.sender else None
-    )
+    ctx = msg.context or _DEFAULT_CONTEXT
+    if msg.sender and ctx.observer_ip is None:
+        ctx = replace(ctx, observer_ip=msg.sender.rsplit(":", 1)[0])
     name = registry.detect(text) if msg.parser == "auto" else msg.parser
     parser = registry.PARSERS.get(name)
     reason = decode_error
@@ -95,12 +98,21 @@ def parse_message(msg: RawMessage) -> EcsDoc:
 class Pipeline:
     """Turns raw messages into ECS documents with ids and appends them to the spool."""
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, spool: Spool, health: SourceHealth | None = None) -> None:
         self.spool = spool
+        self.health = health or SourceHealth()
 
     def process(self, messages: Sequence[RawMessage], *, timeout: float | None = None) -> list[int]:
         """Parse and spool `messages`; returns their spool sequence numbers ([] if dropped)."""
         docs = [(m, parse_message(m)) for m in messages]
+        record = self.health.record
+        for m, doc in docs:
+            record(
+                m.source,
+                m.collector,
+                nbytes=len(m.data),
+                parse_failure="error" in doc and "_parse_failure" in doc.get("tags", ()),
+            )
         instance = f"{self.spool.instance_id}:{self.spool.epoch}"
 
         def encode(item: tuple[RawMessage, dict[str, Any]], seq: int) -> bytes:

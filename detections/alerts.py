@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,57 @@ def alert_id(rule_id: str, event_id: str) -> str:
     return hashlib.blake2b(f"{rule_id}\x00{event_id}".encode(), digest_size=20).hexdigest()
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def make_alert(
+    *,
+    alert_id: str,
+    rule_id: str,
+    title: str,
+    level: str,
+    tags: Sequence[str],
+    group_by: Sequence[str],
+    timestamp: str,
+    event_id: str = "",
+    ruleset: str = "sigma",
+    fields: Mapping[str, Any] | None = None,
+    rule_path: str | None = None,
+) -> dict[str, Any]:
+    """The one shape of an alert document (rule matches and socmon's own health alerts)."""
+    doc: dict[str, Any] = {
+        "@timestamp": timestamp,
+        "message": title,
+        "event": {
+            "kind": "alert",
+            "dataset": "socmon.alerts",
+            "severity": SEVERITY_SCORE.get(level, 47),
+        },
+        "rule": {"id": rule_id, "name": title, "ruleset": ruleset},
+        "tags": list(tags),
+        "socmon": {
+            "alert": {
+                "event_id": event_id,
+                "level": level,
+                "tags": list(tags),
+                "group_by": [str(f) for f in group_by],
+                "created": _now(),
+                "rule_path": rule_path,
+            }
+        },
+    }
+    for key, value in (fields or {}).items():
+        if key == "socmon" and isinstance(value, Mapping):
+            doc["socmon"].update({k: v for k, v in value.items() if k != "alert"})
+        elif key == "event" and isinstance(value, Mapping):
+            doc["event"].update({k: v for k, v in value.items() if k not in doc["event"]})
+        else:
+            doc[key] = value
+    doc["_id"] = alert_id
+    return doc
+
+
 def build_alert(rule: CompiledRule, event: Mapping[str, Any]) -> dict[str, Any]:
     """One alert document for `rule` matching `event` (the event's `_id` must be set)."""
     event_id = str(event.get("_id", ""))
@@ -37,33 +88,22 @@ def build_alert(rule: CompiledRule, event: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(group_by, str):
         group_by = [group_by]
     source_event = event.get("event", {}) if isinstance(event.get("event"), Mapping) else {}
-    doc: dict[str, Any] = {
-        "@timestamp": event.get("@timestamp") or datetime.now(UTC).isoformat(),
-        "message": rule.title,
-        "event": {
-            "kind": "alert",
-            "dataset": "socmon.alerts",
-            "severity": SEVERITY_SCORE.get(rule.level, 47),
-            "original_dataset": source_event.get("dataset"),
-            "action": source_event.get("action"),
-        },
-        "rule": {"id": rule.id, "name": rule.title, "ruleset": "sigma"},
-        "tags": list(rule.tags),
-        "socmon": {
-            "alert": {
-                "event_id": event_id,
-                "level": rule.level,
-                "tags": list(rule.tags),
-                "group_by": [str(f) for f in group_by],
-                "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                "rule_path": str(rule.path) if rule.path else None,
-            }
-        },
+    fields: dict[str, Any] = {key: event[key] for key in COPIED if key in event}
+    fields["event"] = {
+        "original_dataset": source_event.get("dataset"),
+        "action": source_event.get("action"),
     }
-    for key in COPIED:
-        if key in event:
-            doc[key] = event[key]
     if isinstance(event.get("socmon"), Mapping) and "unit" in event["socmon"]:
-        doc["socmon"]["unit"] = event["socmon"]["unit"]
-    doc["_id"] = alert_id(rule.id, event_id)
-    return doc
+        fields["socmon"] = {"unit": event["socmon"]["unit"]}
+    return make_alert(
+        alert_id=alert_id(rule.id, event_id),
+        rule_id=rule.id,
+        title=rule.title,
+        level=rule.level,
+        tags=rule.tags,
+        group_by=group_by,
+        timestamp=str(event.get("@timestamp") or _now()),
+        event_id=event_id,
+        fields=fields,
+        rule_path=str(rule.path) if rule.path else None,
+    )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from soc_api.errors import install_handlers
-from soc_api.routes import health, incidents
+from soc_api.deps import get_current_user
+from soc_api.errors import ApiProblem, install_handlers
+from soc_api.models import User
+from soc_api.routes import health, incidents, sources
 from socmon import __version__
 from socmon.db import Database
 from socmon.store import Store
 
+METRICS_ROLES = {"admin", "sysadmin"}
 
-def create_app(db: Database, store: Store | None, *, embedded: bool = False) -> FastAPI:
+
+def create_app(
+    db: Database, store: Store | None, *, embedded: bool = False, silence_seconds: float = 900
+) -> FastAPI:
     app = FastAPI(
         title="socmon API",
         version=__version__,
@@ -23,9 +30,18 @@ def create_app(db: Database, store: Store | None, *, embedded: bool = False) -> 
     app.state.db = db
     app.state.store = store
     app.state.embedded = embedded
+    app.state.silence_seconds = silence_seconds
     install_handlers(app)
     api = APIRouter(prefix="/api")
     api.include_router(health.router)
     api.include_router(incidents.router)
+    api.include_router(sources.router)
     app.include_router(api)
+
+    @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics (admin or sysadmin token)")
+    def metrics(user: User = Depends(get_current_user)) -> Response:  # noqa: B008
+        if user.role not in METRICS_ROLES:
+            raise ApiProblem(403, "forbidden", "metrics need the admin or sysadmin role")
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return app

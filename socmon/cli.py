@@ -22,18 +22,26 @@ def _settings(args: argparse.Namespace) -> Settings:
     return get_settings()
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def _run_stack(args: argparse.Namespace, *, central: bool) -> int:
     from socmon.stack import Stack
 
     settings = _settings(args)
     setup_logging(settings.log_level)
-    stack = Stack(settings)
+    stack = Stack(settings, central=central)
     try:
         stack.open()
         asyncio.run(stack.run())
     finally:
         stack.close()
     return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    return _run_stack(args, central=True)
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    return _run_stack(args, central=False)
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
@@ -88,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="run the whole stack on this machine (embedded store by default)"
     )
     up.set_defaults(func=cmd_up)
+
+    collect = sub.add_parser(
+        "collect",
+        help="run the configured sources, shipping and detection without the API (collector hosts)",
+    )
+    collect.set_defaults(func=cmd_collect)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(
         dest="config_command", required=True

@@ -79,11 +79,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
 
-    # Syslog listener.
+    # Sources. With no `sources` list, one syslog UDP listener from the syslog_* keys.
     syslog_host: str = "0.0.0.0"
     syslog_udp_port: int = Field(default=5514, ge=0, le=65535)
     syslog_tz: str = "UTC"
     syslog_parser: str = "auto"
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    source_silence_seconds: int = Field(default=900, ge=10)
 
     # Spool.
     spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)
@@ -119,6 +121,21 @@ class Settings(BaseSettings):
     def effective_db_url(self) -> str:
         url = self.db_url.get_secret_value()
         return url or f"sqlite:///{self.data_dir / 'socmon.db'}"
+
+    @property
+    def effective_sources(self) -> list[dict[str, Any]]:
+        """The configured sources, or the default syslog UDP listener."""
+        if self.sources:
+            return self.sources
+        return [
+            {
+                "type": "syslog_udp",
+                "host": self.syslog_host,
+                "port": self.syslog_udp_port,
+                "parser": self.syslog_parser,
+                "timezone": self.syslog_tz,
+            }
+        ]
 
     @property
     def embedded_store(self) -> bool:

@@ -162,3 +162,35 @@ def deadletter_template() -> dict[str, Any]:
         },
         "_meta": {"managed_by": "socmon"},
     }
+
+
+def sources_template() -> dict[str, Any]:
+    """Source health documents, one per (collector host, source), replaced on every publish."""
+    return {
+        "index_patterns": ["socmon-sources-*"],
+        "priority": 200,
+        "template": {
+            "mappings": {
+                "dynamic_templates": [
+                    {
+                        "strings_as_keyword": {
+                            "match_mapping_type": "string",
+                            "mapping": {"type": "keyword"},
+                        }
+                    }
+                ],
+                "properties": {
+                    "@timestamp": {"type": "date"},
+                    "first_seen": {"type": "double"},
+                    "last_seen": {"type": "double"},
+                    "eps": {"type": "double"},
+                    "events": {"type": "long"},
+                    "bytes": {"type": "long"},
+                    "parse_failures": {"type": "long"},
+                    "drops": {"type": "long"},
+                },
+            },
+            "settings": {"index": {"number_of_replicas": 0}},
+        },
+        "_meta": {"managed_by": "socmon"},
+    }

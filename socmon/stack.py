@@ -1,4 +1,12 @@
-"""The whole stack in one process (`socmon up`): store, database, listener, stages and API."""
+"""Process wiring: `socmon up` (everything on one machine) and `socmon collect` (a collector host).
+
+Roles:
+- collect: the configured sources -> pipeline -> events spool -> shipper -> store, the
+  streaming detection stage -> alerts spool -> alerts index, and source health published
+  to the store;
+- central: incidents from the alerts spool, the silent-source watch, the API, and (embedded
+  mode) the event cap. `socmon up` runs both roles in one process.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,28 +44,32 @@ class _Server(uvicorn.Server):
 @dataclass
 class Stack:
     settings: Settings
+    central: bool = True  # False for `socmon collect`
     embedded: EmbeddedStore | None = None
     store: Store | None = None
     db: Database | None = None
     spools: dict[str, Spool] = field(default_factory=dict)
 
     def open(self) -> None:
-        """Start the embedded store if needed, connect, install templates, migrate."""
+        """Start the embedded store if needed, connect, install templates, migrate, open spools."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         url = s.es_url
         if s.embedded_store:
+            if not self.central:
+                raise StoreError("socmon collect needs SOCMON_ES_URL (the store to ship to)")
             log.warning(EMBEDDED_NOTICE.format(cap=s.embedded_max_events))
             self.embedded = EmbeddedStore()
             url = self.embedded.start()
         self.store = Store.connect(s, url)
         self.store.setup()
-        self.db = Database(s.effective_db_url)
-        self.db.migrate()
-        spool_root = s.data_dir / "spool"
-        for name, consumers in (("events", ["ship", "detect"]), ("alerts", ["ship", "incident"])):
+        if self.central:
+            self.db = Database(s.effective_db_url)
+            self.db.migrate()
+        alert_consumers = ["ship", "incident"] if self.central else ["ship"]
+        for name, consumers in (("events", ["ship", "detect"]), ("alerts", alert_consumers)):
             self.spools[name] = Spool(
-                spool_root / name,
+                s.data_dir / "spool" / name,
                 consumers=consumers,
                 max_bytes=s.spool_max_bytes,
                 fsync=s.spool_fsync,
@@ -74,35 +87,75 @@ class Stack:
             self.embedded.stop()
 
     async def run(self) -> None:
-        from collectors import Pipeline, Shipper, SyslogUdpCollector, events_target
-        from collectors.base import CollectorContext
+        sup = Supervisor()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, sup.shutdown.set)
+        self._add_collect_role(sup)
+        if self.central:
+            self._add_central_role(sup)
+        await sup.run()
+        log.info("socmon stopped")
+
+    def _add_collect_role(self, sup: Supervisor) -> None:
+        from collectors import Pipeline, Shipper, events_target
+        from collectors.base import CollectorContext, build_collectors
+        from collectors.health import SourceHealth, publish_health
         from detections import DetectStage, load_matcher
+
+        s = self.settings
+        assert self.store is not None
+        store = self.store
+        events, alerts = self.spools["events"], self.spools["alerts"]
+        health = SourceHealth(host=socket.gethostname())
+        pipeline = Pipeline(events, health)
+        collectors = build_collectors(s.effective_sources)
+        matcher, _ruleset, _report = load_matcher(s.rules_dirs)
+        deadletters = s.data_dir / "deadletter"
+        state_root = s.data_dir / "state"
+
+        for i, collector in enumerate(collectors):
+            state_dir = state_root / f"{collector.type_name}-{i}"
+            state_dir.mkdir(parents=True, exist_ok=True)
+
+            async def run_collector(shutdown: asyncio.Event, c=collector, d=state_dir) -> None:  # type: ignore[no-untyped-def]
+                await c.run(
+                    CollectorContext(out=pipeline, shutdown=shutdown, state_dir=d, health=health)
+                )
+
+            sup.add(f"source:{collector.type_name}:{i}", run_collector)
+        sup.add("ship_events", Shipper(events, store, events_target(store), deadletters).run)
+        sup.add("detect", DetectStage(events, alerts, matcher).run)
+        sup.add(
+            "ship_alerts", Shipper(alerts, store, lambda _doc: store.alerts_target, deadletters).run
+        )
+
+        async def run_health(shutdown: asyncio.Event) -> None:
+            await publish_health(store, health, shutdown)
+
+        sup.add("source_health", run_health)
+        log.info("collecting %s", kv(sources=len(collectors), store=store.url, data_dir=s.data_dir))
+
+    def _add_central_role(self, sup: Supervisor) -> None:
+        from detections.silence import watch_silent_sources
         from soc_api import IncidentService, IncidentStage, create_app
 
         s = self.settings
         assert self.store is not None and self.db is not None
         store, db = self.store, self.db
-        events, alerts = self.spools["events"], self.spools["alerts"]
-        sup = Supervisor()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, sup.shutdown.set)
-
-        matcher, _ruleset, _report = load_matcher(s.rules_dirs)
-        deadletters = s.data_dir / "deadletter"
-        ship_events = Shipper(events, store, events_target(store), deadletters)
-        ship_alerts = Shipper(alerts, store, lambda _doc: store.alerts_target, deadletters)
-        detect = DetectStage(events, alerts, matcher)
+        alerts = self.spools["alerts"]
         incidents = IncidentStage(
             alerts, db, IncidentService(timedelta(seconds=s.incident_window_seconds))
         )
-        udp = SyslogUdpCollector(s.syslog_host, s.syslog_udp_port, parser=s.syslog_parser)
-        pipeline = Pipeline(events)
+        sup.add("incidents", incidents.run)
 
-        async def run_udp(shutdown: asyncio.Event) -> None:
-            await udp.run(CollectorContext(out=pipeline, shutdown=shutdown))
+        async def run_silence(shutdown: asyncio.Event) -> None:
+            await watch_silent_sources(store, alerts, s.source_silence_seconds, shutdown)
 
-        app = create_app(db, store, embedded=self.embedded is not None)
+        sup.add("silent_sources", run_silence)
+        app = create_app(
+            db, store, embedded=self.embedded is not None, silence_seconds=s.source_silence_seconds
+        )
         server = _Server(
             uvicorn.Config(
                 app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"
@@ -115,25 +168,13 @@ class Stack:
             server.should_exit = True
             await task
 
-        sup.add("syslog_udp", run_udp)
-        sup.add("ship_events", ship_events.run)
-        sup.add("ship_alerts", ship_alerts.run)
-        sup.add("detect", detect.run)
-        sup.add("incidents", incidents.run)
         sup.add("api", run_api)
         if self.embedded is not None:
             sup.add("embedded_cap", self._cap_loop)
         log.info(
             "socmon up %s",
-            kv(
-                api=f"http://{s.api_host}:{s.api_port}",
-                syslog_udp=s.syslog_udp_port,
-                store=store.url,
-                data_dir=s.data_dir,
-            ),
+            kv(api=f"http://{s.api_host}:{s.api_port}", store=store.url, data_dir=s.data_dir),
         )
-        await sup.run()
-        log.info("socmon stopped")
 
     async def _cap_loop(self, shutdown: asyncio.Event) -> None:
         assert self.store is not None

@@ -200,6 +200,7 @@ class Store:
             "socmon-logs": ecs.events_template(data_stream=self.data_streams),
             "socmon-alerts": ecs.alerts_template(),
             "socmon-deadletter": ecs.deadletter_template(),
+            "socmon-sources": ecs.sources_template(),
         }
         try:
             for name, body in templates.items():
@@ -299,6 +300,28 @@ class Store:
                 )
                 result.rejected.append((i, status, reason))
         return result
+
+    def upsert(self, target: str, docs: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Write (id, source) pairs with op_type=index (replace): for state documents such as
+        source health, not for events. Raises StoreError when any item fails."""
+        if not docs:
+            return
+        self.ensure_target(target)
+        operations: list[Mapping[str, Any]] = []
+        for doc_id, source in docs:
+            operations.append({"index": {"_index": target, "_id": doc_id}})
+            operations.append(source)
+        try:
+            resp = self.client.bulk(operations=operations)
+        except (TransportError, ApiError) as e:
+            raise StoreError(f"bulk to {target} failed: {_describe(e)}") from e
+        if resp.get("errors"):
+            first = next(i["index"] for i in resp["items"] if i["index"].get("error"))
+            raise StoreError(f"write to {target} failed: {first.get('error')}")
+
+    @property
+    def sources_target(self) -> str:
+        return f"socmon-sources-{self.namespace}"
 
     def refresh(self, target: str) -> None:
         try:

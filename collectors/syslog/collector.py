@@ -2,24 +2,36 @@
 
 Delivery: best-effort. UDP cannot acknowledge, so a datagram lost before it reaches this
 socket is invisible; once received it is spooled (at-least-once from there on). When the
-spool is full, new datagrams are dropped and counted (never blocking the socket reader).
+spool is full, new datagrams are dropped, counted per sender in source health and in
+`socmon_component_discarded_events_total`, and logged once per episode (never blocking
+the socket reader).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import time
 from typing import ClassVar
 
-from collectors.base import DISCARDED, RECEIVED, RECEIVED_BYTES, CollectorContext, Resource
+from pydantic import Field
+
+from collectors.base import CollectorContext, CollectorOptions, Resource
 from collectors.pipeline import RawMessage
+from collectors.syslog.parse import source_context
 from socmon.errors import SpoolFull
 from socmon.logging import kv
 
 log = logging.getLogger("socmon.collectors.syslog")
 
-MAX_DATAGRAM = 65535
+
+class SyslogUdpOptions(CollectorOptions):
+    host: str = "0.0.0.0"
+    port: int = Field(default=5514, ge=0, le=65535)
+    batch: int = Field(default=500, ge=1)
+    receive_buffer: int = Field(default=8 << 20, ge=65536)
 
 
 class _Receiver(asyncio.DatagramProtocol):
@@ -38,32 +50,33 @@ class _Receiver(asyncio.DatagramProtocol):
 
 
 class SyslogUdpCollector:
-    name: ClassVar[str] = "syslog"
+    type_name: ClassVar[str] = "syslog_udp"
     can_acknowledge: ClassVar[bool] = False
+    Options: ClassVar[type[SyslogUdpOptions]] = SyslogUdpOptions
 
-    def __init__(
-        self, host: str = "0.0.0.0", port: int = 5514, parser: str = "auto", batch: int = 500
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.parser = parser
-        self.batch = batch
+    def __init__(self, options: SyslogUdpOptions) -> None:
+        self.options = options
+        self.context = source_context(options.timezone)
         self.bound_port: int | None = None
+        self._dropping = False
 
     def resources(self) -> list[Resource]:
-        return [Resource("udp", self.port)]
+        return [Resource("udp", self.options.port)]
 
     async def run(self, ctx: CollectorContext) -> None:
         loop = asyncio.get_running_loop()
         queue: list[tuple[bytes, tuple[str, int], float]] = []
         wake = asyncio.Event()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Receiver(queue, wake), local_addr=(self.host, self.port)
+            lambda: _Receiver(queue, wake), local_addr=(self.options.host, self.options.port)
         )
         sock = transport.get_extra_info("socket")
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.options.receive_buffer)
         self.bound_port = sock.getsockname()[1]
-        log.info("syslog udp listening %s", kv(host=self.host, port=self.bound_port))
+        log.info("syslog udp listening %s", kv(host=self.options.host, port=self.bound_port))
         ctx.ready.set()
+        batch = self.options.batch
         try:
             while not ctx.shutdown.is_set():
                 if not queue:
@@ -72,9 +85,9 @@ class SyslogUdpCollector:
                         await asyncio.wait_for(wake.wait(), timeout=0.5)
                     except TimeoutError:
                         continue
-                batch = queue[: self.batch]
-                del queue[: self.batch]
-                self._spool(ctx, batch)
+                chunk = queue[:batch]
+                del queue[:batch]
+                self._spool(ctx, chunk)
                 await asyncio.sleep(0)
         finally:
             transport.close()
@@ -82,23 +95,36 @@ class SyslogUdpCollector:
                 self._spool(ctx, queue)
 
     def _spool(
-        self, ctx: CollectorContext, batch: list[tuple[bytes, tuple[str, int], float]]
+        self, ctx: CollectorContext, chunk: list[tuple[bytes, tuple[str, int], float]]
     ) -> None:
-        messages = []
-        for data, addr, ts in batch:
-            sender = f"{addr[0]}:{addr[1]}"
-            source = f"syslog+udp://{addr[0]}"
-            RECEIVED.labels("syslog_udp", source).inc()
-            RECEIVED_BYTES.labels("syslog_udp", source).inc(len(data))
-            messages.append(
-                RawMessage(
-                    source=source, data=data, received_at=ts, sender=sender, parser=self.parser
-                )
+        messages = [
+            RawMessage(
+                source=f"syslog+udp://{addr[0]}",
+                data=data,
+                received_at=ts,
+                sender=f"{addr[0]}:{addr[1]}",
+                parser=self.options.parser,
+                context=self.context,
+                collector=self.type_name,
             )
+            for data, addr, ts in chunk
+        ]
         try:
             seqs = ctx.out.process(messages, timeout=0)
         except SpoolFull:
             seqs = []
-        if not seqs:
-            DISCARDED.labels("syslog_udp", "false", "spool_full").inc(len(messages))
-            log.warning("syslog udp drop %s", kv(reason="spool_full", count=len(messages)))
+        if seqs:
+            if self._dropping:
+                log.info("syslog udp accepting again %s", kv(port=self.bound_port))
+                self._dropping = False
+            return
+        per_source: dict[str, int] = {}
+        for m in messages:
+            per_source[m.source] = per_source.get(m.source, 0) + 1
+        for source, n in per_source.items():
+            ctx.health.drop(source, self.type_name, n, "spool_full")
+        if not self._dropping:
+            log.warning(
+                "syslog udp dropping, spool full %s", kv(port=self.bound_port, count=len(messages))
+            )
+            self._dropping = True

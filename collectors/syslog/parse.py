@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collectors.parsing import EcsDoc, ParseError, SourceContext
+from socmon.errors import ConfigError
 
 _PRI = re.compile(r"<(\d{1,3})>")
 _RFC5424 = re.compile(
@@ -150,3 +151,15 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
     doc["@timestamp"] = (ts or now).astimezone(UTC).isoformat().replace("+00:00", "Z")
     doc["event"].update({"kind": "event", "dataset": "syslog", "module": "syslog"})
     return doc
+
+
+def source_context(timezone_name: str | None) -> SourceContext:
+    """The parsing context of a syslog source: its time zone for RFC 3164 timestamps."""
+    if not timezone_name or timezone_name.upper() == "UTC":
+        return SourceContext()
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return SourceContext(tz=ZoneInfo(timezone_name))
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ConfigError(f"unknown time zone {timezone_name!r}") from e

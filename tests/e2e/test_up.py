@@ -152,6 +152,16 @@ def test_fortigate_deny_becomes_an_incident(stack: RunningStack) -> None:
     assert detail["alerts"][0]["event_id"] == event["_id"]
     es.close()
 
+    # Source health shows the sender (published every 5 s).
+    deadline = time.monotonic() + 15
+    sources: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not sources:
+        sources = httpx.get(f"{stack.api}/api/sources", headers=auth).json()["data"]
+        time.sleep(0.2)
+    assert [(s["source"], s["events"], s["silent"]) for s in sources] == [
+        ("syslog+udp://127.0.0.1", 1, False)
+    ]
+
 
 def test_malformed_syslog_is_stored_with_reason(stack: RunningStack) -> None:
     send_udp(stack.udp_port, b"this line has no syslog header \xff\xfe")

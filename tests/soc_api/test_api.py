@@ -105,3 +105,45 @@ def test_unknown_role_is_refused(db: Database) -> None:
 
     with pytest.raises(AuthError, match="unknown role"), db.session() as s:
         create_user(s, "x", "root", ["*"], actor="test")
+
+
+@pytest.mark.integration
+def test_sources_show_health_and_silence(client: TestClient, db: Database, store: Store) -> None:
+    import asyncio
+    import time
+
+    from collectors.health import SourceHealth, publish_health
+
+    h = SourceHealth(host="col1")
+    h.record("syslog+udp://192.0.2.1", "syslog_udp", nbytes=100)
+    h.record("syslog+udp://192.0.2.2", "syslog_udp", nbytes=100, now=time.time() - 3600)
+    stop = asyncio.Event()
+    stop.set()
+    asyncio.run(publish_health(store, h, stop))
+    store.refresh(store.sources_target)
+    admin = token_for(db, "admin", "admin", ["*"])
+    auth = {"Authorization": f"Bearer {admin}"}
+    body = client.get("/api/sources", headers=auth).json()
+    assert body["count"] == 2
+    by_name = {r["source"]: r for r in body["data"]}
+    assert by_name["syslog+udp://192.0.2.1"]["silent"] is False
+    assert by_name["syslog+udp://192.0.2.2"]["silent"] is True
+    assert by_name["syslog+udp://192.0.2.1"]["events"] == 1
+    silent = client.get("/api/sources?silent=true", headers=auth).json()
+    assert [r["source"] for r in silent["data"]] == ["syslog+udp://192.0.2.2"]
+    unit_user = token_for(db, "yte", "analyst", ["so-yte"])
+    assert (
+        client.get("/api/sources", headers={"Authorization": f"Bearer {unit_user}"}).json()["count"]
+        == 0
+    )
+    assert client.get("/api/sources").status_code == 401
+
+
+@pytest.mark.integration
+def test_metrics_need_admin_or_sysadmin(client: TestClient, db: Database) -> None:
+    assert client.get("/metrics").status_code == 401
+    analyst = token_for(db, "a", "analyst", ["*"])
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {analyst}"}).status_code == 403
+    sysadmin = token_for(db, "s", "sysadmin", ["*"])
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {sysadmin}"})
+    assert r.status_code == 200 and "socmon_source_events_total" in r.text
