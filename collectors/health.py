@@ -87,27 +87,28 @@ class SourceHealth:
         collector: str,
         *,
         nbytes: int,
-        parse_failure: bool = False,
+        events: int = 1,
+        parse_failures: int = 0,
         now: float | None = None,
     ) -> None:
+        """Count `events` messages (`nbytes` in all) from `source`, `parse_failures` unparsed."""
         now = time.time() if now is None else now
         with self._lock:
             st = self._state(source, collector, now)
-            st.events += 1
+            st.events += events
             st.bytes += nbytes
+            st.parse_failures += parse_failures
             st.last_seen = max(st.last_seen, now)
             sec = int(now)
-            st._buckets[sec] = st._buckets.get(sec, 0) + 1
+            st._buckets[sec] = st._buckets.get(sec, 0) + events
             if len(st._buckets) > 2 * _RATE_WINDOW:
                 cutoff = sec - int(_RATE_WINDOW)
                 st._buckets = {s: n for s, n in st._buckets.items() if s > cutoff}
-            if parse_failure:
-                st.parse_failures += 1
-        EVENTS.labels(source).inc()
+        EVENTS.labels(source).inc(events)
         BYTES.labels(source).inc(nbytes)
         LAST_SEEN.labels(source).set(now)
-        if parse_failure:
-            PARSE_FAILURES.labels(source).inc()
+        if parse_failures:
+            PARSE_FAILURES.labels(source).inc(parse_failures)
 
     def drop(
         self, source: str, collector: str, count: int, reason: str, *, now: float | None = None

@@ -52,13 +52,29 @@ def decode(data: bytes) -> tuple[str, str | None]:
         return data.decode("utf-8", errors="backslashreplace"), f"invalid UTF-8 at byte {e.start}"
 
 
-def parse_message(msg: RawMessage) -> EcsDoc:
+_observer_contexts: dict[tuple[int, str], tuple[SourceContext, SourceContext]] = {}
+
+
+def _with_observer(ctx: SourceContext, sender: str) -> SourceContext:
+    """`ctx` with the sender as observer (cached: contexts are long-lived, senders few)."""
+    key = (id(ctx), sender)
+    hit = _observer_contexts.get(key)
+    if hit is not None and hit[0] is ctx:
+        return hit[1]
+    if len(_observer_contexts) > 4096:
+        _observer_contexts.clear()
+    derived = replace(ctx, observer_ip=sender.rsplit(":", 1)[0])
+    _observer_contexts[key] = (ctx, derived)
+    return derived
+
+
+def parse_message(msg: RawMessage, *, ingested: str | None = None) -> EcsDoc:
     """Parse one message into ECS; never raises (failures become `_parse_failure` documents)."""
     text, decode_error = decode(msg.data)
     text = text.rstrip("\r\n")
     ctx = msg.context or _DEFAULT_CONTEXT
     if msg.sender and ctx.observer_ip is None:
-        ctx = replace(ctx, observer_ip=msg.sender.rsplit(":", 1)[0])
+        ctx = _with_observer(ctx, msg.sender)
     name = registry.detect(text) if msg.parser == "auto" else msg.parser
     parser = registry.PARSERS.get(name)
     reason = decode_error
@@ -89,7 +105,7 @@ def parse_message(msg: RawMessage) -> EcsDoc:
     event = doc.setdefault("event", {})
     event.setdefault("original", text)
     event.setdefault("dataset", registry.DATASETS.get(name, "syslog"))
-    event["ingested"] = _iso(time.time())
+    event["ingested"] = ingested or _iso(time.time())
     if msg.sender:
         doc.setdefault("log", {})["source"] = {"address": msg.sender}
     return doc
@@ -104,14 +120,19 @@ class Pipeline:
 
     def process(self, messages: Sequence[RawMessage], *, timeout: float | None = None) -> list[int]:
         """Parse and spool `messages`; returns their spool sequence numbers ([] if dropped)."""
-        docs = [(m, parse_message(m)) for m in messages]
-        record = self.health.record
+        now = time.time()
+        ingested = _iso(now)
+        docs = [(m, parse_message(m, ingested=ingested)) for m in messages]
+        tally: dict[tuple[str, str], list[int]] = {}
         for m, doc in docs:
-            record(
-                m.source,
-                m.collector,
-                nbytes=len(m.data),
-                parse_failure="error" in doc and "_parse_failure" in doc.get("tags", ()),
+            counts = tally.setdefault((m.source, m.collector), [0, 0, 0])
+            counts[0] += 1
+            counts[1] += len(m.data)
+            if "error" in doc and "_parse_failure" in doc.get("tags", ()):
+                counts[2] += 1
+        for (source, collector), (n, nbytes, failures) in tally.items():
+            self.health.record(
+                source, collector, nbytes=nbytes, events=n, parse_failures=failures, now=now
             )
         instance = f"{self.spool.instance_id}:{self.spool.epoch}"
 

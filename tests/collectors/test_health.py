@@ -10,7 +10,7 @@ def test_counts_rates_and_drops() -> None:
     h = SourceHealth(host="col1")
     for i in range(120):
         h.record("syslog+udp://10.0.0.1", "syslog_udp", nbytes=100, now=1000.0 + i / 2)
-    h.record("syslog+udp://10.0.0.1", "syslog_udp", nbytes=50, parse_failure=True, now=1060.0)
+    h.record("syslog+udp://10.0.0.1", "syslog_udp", nbytes=50, parse_failures=1, now=1060.0)
     h.drop("syslog+udp://10.0.0.2", "syslog_udp", 7, "spool_full", now=1060.0)
     rows = {r["source"]: r for r in h.snapshot(now=1060.0)}
     a = rows["syslog+udp://10.0.0.1"]
