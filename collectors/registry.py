@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import re
 
-from collectors import fortigate
+from collectors import fortigate, journald_parse
 from collectors.parsing import Parser
 from collectors.syslog import parse as syslog_parse
+from collectors.windows.parse import parse as windows_parse
 
 PARSERS: dict[str, Parser] = {
     "fortigate": fortigate.parse,
     "syslog": syslog_parse.parse,
+    "journald": journald_parse.parse,
+    "windows": windows_parse,
 }
 DATASETS: dict[str, str] = {
     "fortigate": "fortinet.fortigate",
     "syslog": "syslog",
+    "journald": journald_parse.DATASET,
+    "windows": "windows.other",
 }
 
 _FORTIGATE = re.compile(r"(?:^|\s)(?:devid|logid)=\S")

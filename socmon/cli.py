@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser("verify", help="check the audit log's hash chain").set_defaults(
         func=cmd_audit_verify
     )
+    from collectors.windows.cli import add_import_parser
+
+    add_import_parser(sub)
     return parser
 
 

@@ -1,0 +1,5 @@
+"""Windows event logs: the JSON event parser, `socmon import evtx` and the watched folder."""
+
+from collectors.windows.parse import parse
+
+__all__ = ["parse"]
