@@ -3,7 +3,10 @@
 A collector is a class registered under the entry-point group `socmon.collectors` with:
 
     type_name: ClassVar[str]           # the `type:` of a source in the configuration
-    can_acknowledge: ClassVar[bool]    # False for UDP: best-effort
+    can_acknowledge: ClassVar[bool]    # True when the source can be made to resend what was
+                                       # not spooled (file offsets, journal cursor): end-to-end
+                                       # at-least-once. False for UDP (best-effort) and for
+                                       # syslog over TCP/TLS (at-least-once from the socket on)
     Options: ClassVar[type[CollectorOptions]]
     def __init__(self, options: Options) -> None
     def resources(self) -> list[Resource]

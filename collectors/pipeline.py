@@ -38,6 +38,7 @@ class RawMessage:
     parser: str = "auto"
     context: SourceContext | None = None
     collector: str = "unknown"  # the collector type that received it (for source health)
+    notes: tuple[str, ...] = ()  # what the transport did to it (cut, truncated), kept on the event
 
 
 def _iso(ts: float) -> str:
@@ -108,6 +109,15 @@ def parse_message(msg: RawMessage, *, ingested: str | None = None) -> EcsDoc:
     event["ingested"] = ingested or _iso(time.time())
     if msg.sender:
         doc.setdefault("log", {})["source"] = {"address": msg.sender}
+    if msg.notes:
+        tags = doc.setdefault("tags", [])
+        if "_framing" not in tags:
+            tags.append("_framing")
+        error = doc.setdefault("error", {})
+        error["message"] = "; ".join(
+            [*msg.notes, *([error["message"]] if "message" in error else [])]
+        )
+        error.setdefault("type", "framing")
     return doc
 
 

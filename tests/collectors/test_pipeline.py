@@ -71,3 +71,19 @@ def test_ids_are_deterministic_per_position(tmp_path: Path) -> None:
         file_ids = {orjson.loads(r.payload)["_id"] for r in more}
         # The same position twice (a replay) is one event.
         assert len(file_ids) == 1
+
+
+def test_transport_notes_are_kept_on_the_event() -> None:
+    cut = RawMessage(
+        source="syslog+tcp://192.0.2.1",
+        data=b"<13>Nov 23 10:00:00 h app: " + b"x" * 100,
+        received_at=0.0,
+        notes=("message of 70004 bytes cut to 65536",),
+    )
+    doc = parse_message(cut)
+    assert "_framing" in doc["tags"] and "_parse_failure" not in doc["tags"]
+    assert doc["error"]["message"] == "message of 70004 bytes cut to 65536"
+    broken = parse_message(
+        RawMessage(source="s", data=b"no pri", received_at=0.0, notes=("truncated frame",))
+    )
+    assert broken["error"]["message"].startswith("truncated frame; no syslog PRI")
