@@ -20,6 +20,12 @@ _RFC3164 = re.compile(
     r"(?:(?P<host>[^\s:\[]+) )?(?P<tag>[^\s:\[]{1,64})?(?:\[(?P<pid>[^\]]{1,32})\])?: ?(?P<msg>.*)",
     re.S,
 )
+# Timestamp and host, then text with no `tag:` (e.g. "combo syslogd 1.4.1: restart.").
+_RFC3164_LOOSE = re.compile(
+    r"(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) "
+    r"(?:(?P<host>[^\s:\[]+) )?(?P<tag>)(?P<pid>)(?P<msg>.*)",
+    re.S,
+)
 _SD_ELEMENT = re.compile(r'\[(?P<id>[^\s\]=]+)(?P<params>(?: [^\s=\]]+="(?:[^"\\\]]|\\.)*")*)\]')
 _SD_PARAM = re.compile(r'([^\s=\]]+)="((?:[^"\\\]]|\\.)*)"')
 _MONTHS = {
@@ -94,16 +100,24 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
         raise ParseError("empty message")
     if "\x00" in message:
         raise ParseError("message contains NUL bytes (binary data)")
-    pri, rest = split_pri(message)
     now = now or datetime.now(UTC)
-    syslog: dict[str, Any] = {
-        "priority": pri,
-        "facility": {"code": pri >> 3},
-        "severity": {"code": pri & 7, "name": _SEVERITY_NAMES[pri & 7]},
-    }
+    syslog: dict[str, Any] = {}
+    if message.startswith("<"):
+        pri, rest = split_pri(message)
+        syslog["priority"] = pri
+        syslog["facility"] = {"code": pri >> 3}
+        syslog["severity"] = {"code": pri & 7, "name": _SEVERITY_NAMES[pri & 7]}
+    elif _RFC3164_LOOSE.match(message):
+        # A log file line (/var/log/auth.log, /var/log/syslog): the RFC 3164 header without
+        # the PRI, which only travels on the wire.
+        rest = message
+    else:
+        raise ParseError(
+            "neither a syslog PRI header (<0>..<191>) nor a syslog timestamp at the start"
+        )
     doc: EcsDoc = {"log": {"syslog": syslog}, "event": {"original": message}}
     ts: datetime | None = None
-    m5424 = _RFC5424.match(rest)
+    m5424 = _RFC5424.match(rest) if "priority" in syslog else None
     if m5424 and (m5424.group("ts") == "-" or m5424.group("ts")[:1].isdigit()):
         syslog["version"] = m5424.group("version")
         if m5424.group("ts") != "-":
@@ -126,7 +140,7 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
             msg = msg[1:]
         doc["message"] = msg
     else:
-        m3164 = _RFC3164.match(rest)
+        m3164 = _RFC3164.match(rest) or _RFC3164_LOOSE.match(rest)
         if m3164:
             try:
                 ts = _parse_3164_time(m3164.group("ts"), ctx, now)

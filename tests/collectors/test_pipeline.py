@@ -35,7 +35,7 @@ def test_auto_detects_fortigate() -> None:
 
 def test_unparseable_lines_are_kept_with_reason() -> None:
     for data, reason in [
-        (b"no pri here", "no syslog PRI"),
+        (b"no pri here", "neither a syslog PRI"),
         (b"<13>\xff\xfe binary", "invalid UTF-8"),
         (b"<13>bad\x00nul", "NUL"),
     ]:
@@ -86,4 +86,4 @@ def test_transport_notes_are_kept_on_the_event() -> None:
     broken = parse_message(
         RawMessage(source="s", data=b"no pri", received_at=0.0, notes=("truncated frame",))
     )
-    assert broken["error"]["message"].startswith("truncated frame; no syslog PRI")
+    assert broken["error"]["message"].startswith("truncated frame; neither a syslog PRI")

@@ -60,7 +60,7 @@ def test_pri_then_free_text_is_kept_whole() -> None:
     ("message", "reason"),
     [
         ("", "empty"),
-        ("no header at all", "no syslog PRI"),
+        ("no header at all", "neither a syslog PRI"),
         ("<999>x", "out of range"),
         ("<13>a\x00b", "NUL"),
         ("<13>1 2026-13-45T99:99:99Z host app - - - msg", "bad RFC 5424 timestamp"),
@@ -69,3 +69,27 @@ def test_pri_then_free_text_is_kept_whole() -> None:
 def test_malformed_is_a_parse_error_with_reason(message: str, reason: str) -> None:
     with pytest.raises(ParseError, match=reason):
         parse(message, SourceContext(), now=NOW)
+
+
+def test_log_file_lines_without_pri() -> None:
+    line = "Nov 23 10:00:01 web01 sshd[4242]: Failed password for root from 203.0.113.7 port 50022 ssh2"
+    doc = parse(line, SourceContext(), now=NOW)
+    assert doc["host"]["hostname"] == "web01" and doc["process"] == {"name": "sshd", "pid": 4242}
+    assert doc["message"].startswith("Failed password for root")
+    assert "priority" not in doc["log"]["syslog"]
+    iso = parse("2026-11-23T10:00:01.123+07:00 web01 CRON[77]: job done", SourceContext(), now=NOW)
+    assert iso["@timestamp"] == "2026-11-23T03:00:01.123000Z" and iso["process"]["name"] == "CRON"
+
+
+def test_every_line_of_the_real_linux_and_ssh_samples_parses() -> None:
+    from socmon.corpus import corpus_dir
+
+    base = corpus_dir()
+    if base is None:
+        pytest.skip("corpus absent: set SOCMON_CORPUS (CI always has it)")
+    for name in ("Linux/Linux_2k.log", "OpenSSH/OpenSSH_2k.log"):
+        lines = (base / "logs" / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        docs = [parse(line, SourceContext(), now=NOW) for line in lines if line]
+        assert len(docs) >= 1999
+        assert sum(1 for d in docs if "process" in d) >= 1990, name  # a few lines carry no tag
+        assert all(d["host"]["hostname"] in ("combo", "LabSZ") for d in docs), name
