@@ -78,9 +78,15 @@ class Shipper(BatchConsumer):
 
     def _deliver(self, records: list[Record]) -> None:
         by_target: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        # ECS event.ingested: when the document reached the central store. The incident
+        # service's alert puller keeps its watermark on it, so late shippers are not skipped.
+        ingested = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         for rec in records:
             doc = orjson.loads(rec.payload)
             doc_id = str(doc.pop("_id", "") or f"{self.spool.instance_id}-{rec.seq}")
+            event = doc.setdefault("event", {})
+            if isinstance(event, dict):
+                event["ingested"] = ingested
             by_target.setdefault(self.target_for(doc), []).append((doc_id, doc))
         for target, docs in by_target.items():
             pending = docs

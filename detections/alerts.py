@@ -61,6 +61,7 @@ def make_alert(
         "tags": list(tags),
         "socmon": {
             "alert": {
+                "id": alert_id,
                 "event_id": event_id,
                 "level": level,
                 "tags": list(tags),

@@ -2,6 +2,13 @@
 
 from soc_api.app import create_app
 from soc_api.auth import create_user, issue_token
-from soc_api.incidents import IncidentService, IncidentStage
+from soc_api.incidents import AlertPuller, IncidentService, IncidentStage
 
-__all__ = ["IncidentService", "IncidentStage", "create_app", "create_user", "issue_token"]
+__all__ = [
+    "AlertPuller",
+    "IncidentService",
+    "IncidentStage",
+    "create_app",
+    "create_user",
+    "issue_token",
+]

@@ -7,9 +7,14 @@ are copied into SQL so the working state survives the loss of the event store.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,7 +28,12 @@ from soc_api.models import Incident, IncidentAlert
 from socmon.consumer import BatchConsumer
 from socmon.db import Database
 from socmon.ecs import get_field
+from socmon.errors import StoreError
+from socmon.logging import kv
 from socmon.spool import Record, Spool
+from socmon.store import Store
+
+log = logging.getLogger("socmon.incidents")
 
 ACTOR = "system:incidents"
 # Fields copied from each alert into SQL.
@@ -204,3 +214,83 @@ class IncidentStage(BatchConsumer):
             for rec in records:
                 alert = orjson.loads(rec.payload)
                 self.service.ingest(session, str(alert.get("_id")), alert)
+
+
+class AlertPuller:
+    """Incidents for alerts raised on other hosts (`socmon collect` runs detection locally).
+
+    Reads the alerts index in `event.ingested` order (stamped by the shipper when the alert
+    reached the store), from a persisted watermark minus `overlap` seconds for clock skew
+    between shippers. Ingesting is idempotent (alert id), so the overlap and the alerts this
+    process raised itself (already ingested from its spool) change nothing.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        db: Database,
+        service: IncidentService,
+        state_file: Path,
+        *,
+        overlap: float = 120.0,
+        page: int = 500,
+    ) -> None:
+        self.store = store
+        self.db = db
+        self.service = service
+        self.state_file = state_file
+        self.overlap = overlap
+        self.page = page
+
+    def _watermark(self) -> str:
+        try:
+            return str(orjson.loads(self.state_file.read_bytes())["ingested"])
+        except (OSError, ValueError, KeyError):
+            return "1970-01-01T00:00:00.000Z"
+
+    def _save(self, ingested: str) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps({"ingested": ingested}))
+        os.replace(tmp, self.state_file)
+
+    def pull_once(self) -> int:
+        """Ingest every alert stored since the watermark; returns how many were new."""
+        since = parse_time(self._watermark()) - timedelta(seconds=self.overlap)
+        query = {"range": {"event.ingested": {"gte": since.isoformat().replace("+00:00", "Z")}}}
+        sort = [{"event.ingested": "asc"}, {"socmon.alert.id": "asc"}]
+        after: list[Any] | None = None
+        new, newest = 0, None
+        while True:
+            body: dict[str, Any] = {"query": query, "sort": sort, "size": self.page}
+            if after is not None:
+                body["search_after"] = after
+            hits = self.store.search(self.store.alerts_target, **body)["hits"]["hits"]
+            if not hits:
+                break
+            with self.db.session() as session:
+                for hit in hits:
+                    known = session.scalar(
+                        select(IncidentAlert.id).where(IncidentAlert.alert_id == hit["_id"])
+                    )
+                    if known is None:
+                        self.service.ingest(session, hit["_id"], hit["_source"])
+                        new += 1
+            after = hits[-1]["sort"]
+            newest = get_field(hits[-1]["_source"], "event.ingested") or newest
+        if newest:
+            self._save(str(newest))
+        return new
+
+    async def run(self, shutdown: asyncio.Event, interval: float = 5.0) -> None:
+        failing = False
+        while not shutdown.is_set():
+            try:
+                await asyncio.to_thread(self.pull_once)
+                failing = False
+            except (StoreError, SQLAlchemyError) as e:
+                if not failing:
+                    log.warning("alert puller paused %s", kv(error=str(e).splitlines()[0]))
+                    failing = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(shutdown.wait(), timeout=interval)

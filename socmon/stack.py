@@ -138,7 +138,7 @@ class Stack:
 
     def _add_central_role(self, sup: Supervisor) -> None:
         from detections.silence import watch_silent_sources
-        from soc_api import IncidentService, IncidentStage, create_app
+        from soc_api import AlertPuller, IncidentService, IncidentStage, create_app
 
         s = self.settings
         assert self.store is not None and self.db is not None
@@ -148,6 +148,10 @@ class Stack:
             alerts, db, IncidentService(timedelta(seconds=s.incident_window_seconds))
         )
         sup.add("incidents", incidents.run)
+        puller = AlertPuller(
+            store, db, incidents.service, s.data_dir / "state" / "alert-puller.json"
+        )
+        sup.add("remote_alerts", puller.run)
 
         async def run_silence(shutdown: asyncio.Event) -> None:
             await watch_silent_sources(store, alerts, s.source_silence_seconds, shutdown)

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -7,6 +8,7 @@ from soc_api import audit
 from soc_api.incidents import IncidentService
 from soc_api.models import Incident, IncidentAlert
 from socmon.db import Database
+from socmon.store import Store
 
 
 def alert(
@@ -87,3 +89,39 @@ def test_incident_creation_is_audited_and_chain_verifies(db: Database) -> None:
     with db.session() as s:
         ok, _, message = audit.verify(s)
         assert not ok and "does not match" in message
+
+
+def test_alerts_from_other_hosts_become_incidents(
+    tmp_path: Path, db: Database, store: Store
+) -> None:
+    """A collector host ships its alerts to the store; the central puller turns them into incidents."""
+    import orjson
+
+    from collectors.ship import Shipper
+    from soc_api.incidents import AlertPuller
+    from socmon.spool import Spool
+
+    remote = Spool(tmp_path / "remote-alerts", consumers=["ship"])
+    shipper = Shipper(remote, store, lambda _d: store.alerts_target, tmp_path / "dead")
+    puller = AlertPuller(store, db, IncidentService(), tmp_path / "state" / "puller.json")
+    first = [alert(n, f"198.51.100.{n}") | {"_id": f"remote-{n}"} for n in range(3)]
+    for a in first:
+        a["socmon"]["alert"]["id"] = a["_id"]
+    remote.append(first, lambda d, _s: orjson.dumps(d))
+    shipper.once()
+    store.refresh(store.alerts_target)
+    assert puller.pull_once() == 3
+    assert puller.pull_once() == 0  # watermark + idempotent ingest
+    # A collector that was offline ships an alert raised long ago: it is not skipped.
+    late = alert(9, "198.51.100.9", ts="2026-11-01T00:00:00Z") | {"_id": "remote-late"}
+    late["socmon"]["alert"]["id"] = "remote-late"
+    remote.append([late], lambda d, _s: orjson.dumps(d))
+    shipper.once()
+    store.refresh(store.alerts_target)
+    assert puller.pull_once() == 1
+    with db.session() as s:
+        assert (
+            s.scalar(select(IncidentAlert.alert_id).where(IncidentAlert.alert_id == "remote-late"))
+            == "remote-late"
+        )
+    remote.close()
