@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from socket import inet_aton
 from typing import Any
 
 # Re-exported for the parsers: the kernel owns dotted-field access.
@@ -83,6 +84,13 @@ def append_unique(doc: dict[str, Any], path: str, value: Any) -> None:
 # bound also keeps hostile values out of the caches below.
 _MAX_IP_TEXT = 64
 
+# A dotted-quad IPv4 address as `ipaddress` spells it (ASCII digits, no leading zeros): its text is
+# already canonical, and `inet_aton` packs it (the forms only inet_aton would take never match).
+# `ipaddress` takes microseconds per address, which live traffic, with few repeated addresses,
+# pays on nearly every record.
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_FULLMATCH = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}").fullmatch
+
 
 def parse_ip(text: str) -> IPAddress | None:
     """The address in `text`, or None. IPv4-mapped IPv6 addresses become IPv4 (as in Java's
@@ -92,6 +100,8 @@ def parse_ip(text: str) -> IPAddress | None:
 
 @lru_cache(maxsize=8192)
 def _parse_ip(text: str) -> IPAddress | None:
+    if _IPV4_FULLMATCH(text) is not None:
+        return IPv4Address(inet_aton(text))
     try:
         address = ip_address(text.strip())
     except ValueError:
@@ -108,6 +118,8 @@ def normalize_ip(text: str) -> str | None:
 
 @lru_cache(maxsize=8192)
 def _normalize_ip(text: str) -> str | None:
+    if _IPV4_FULLMATCH(text) is not None:
+        return text
     address = _parse_ip(text)
     return None if address is None else str(address)
 
@@ -118,11 +130,20 @@ _PRIVATE_NETS = (
     IPv4Network("192.168.0.0/16"),
     IPv6Network("fd00::/8"),
 )
+# The IPv4 blocks as integer bounds: containment without `ipaddress` objects.
+_PRIVATE_V4_BOUNDS = tuple(
+    (int(net.network_address), int(net.broadcast_address))
+    for net in _PRIVATE_NETS
+    if isinstance(net, IPv4Network)
+)
 _BROADCAST = IPv4Address("255.255.255.255")
 _LINK_LOCAL_MULTICAST_V4 = IPv4Network("224.0.0.0/24")
 
 
 def _is_private(ip: IPAddress) -> bool:
+    if isinstance(ip, IPv4Address):
+        value = int(ip)
+        return any(low <= value <= high for low, high in _PRIVATE_V4_BOUNDS)
     return any(ip.version == net.version and ip in net for net in _PRIVATE_NETS)
 
 
@@ -201,7 +222,7 @@ def validate_networks(networks: Iterable[str]) -> None:
             _cidr(network)
 
 
-@lru_cache(maxsize=16384)
+# Not cached: the tests are cheaper than hashing an `ipaddress` object (`_direction` caches pairs).
 def _in_network(ip: IPAddress, network: str) -> bool:
     named = _NAMED_NETWORKS.get(network)
     if named is not None:
@@ -299,10 +320,16 @@ IANA_PROTOCOLS: Mapping[int, str] = {
     137: "mpls-in-ip",
 }
 
+# The common spelling of each number ("6"), looked up before any parsing.
+_IANA_NAMES_BY_TEXT = {str(number): name for number, name in IANA_PROTOCOLS.items()}
+
 
 def iana_protocol_name(number: int | str) -> str | None:
     """`network.transport` for an IANA protocol number (`6` or "6" -> "tcp"), None if unknown."""
     if isinstance(number, str):
+        name = _IANA_NAMES_BY_TEXT.get(number)
+        if name is not None:
+            return name
         number = number.strip()
         if not number.isdecimal() or len(number) > 3:
             return None
@@ -451,33 +478,36 @@ def _wallclock_timestamp(date_text: str, time_text: str, tz: tzinfo | None) -> s
 
 @lru_cache(maxsize=4096)
 def _second_text(seconds: int, tz: tzinfo | None) -> tuple[str, str] | None:
-    """("YYYY-MM-DDTHH:MM:SS", offset suffix) of a whole epoch second in `tz`."""
+    """("YYYY-MM-DDTHH:MM:SS.", offset suffix) of a whole epoch second in `tz`."""
     try:
         moment = (_EPOCH + timedelta(seconds=seconds)).astimezone(tz or UTC)
     except OverflowError:
         return None
     text = format_timestamp(moment)
-    return text[:19], text[23:]
+    return text[:20], text[23:]
 
 
 def epoch_timestamp(value: str, tz: tzinfo | None = None) -> str | None:
     """`format_timestamp(epoch_to_datetime(value, tz))` without building a datetime per event
     (the text of each second is cached); None when `value` is not an epoch."""
     digits = len(value)
-    if not value.isdigit() or not value.isascii() or digits > 19:
+    if digits > 19 or not value.isascii() or not value.isdigit():
         return None
-    number = int(value)
+    # The digits themselves give the second and the millisecond (units as in epoch_to_datetime).
     if digits <= 11:
-        seconds, millis = number, 0
-    elif digits <= 14:
-        seconds, millis = divmod(number, 1_000)
-    elif digits <= 17:
-        seconds, millis = divmod(number // 1_000, 1_000)
-    elif digits <= 19:
-        seconds, millis = divmod(number // 1_000_000, 1_000)
+        seconds, millis = value, "000"
     else:
-        return None
-    parts = _second_text(seconds, tz)
+        start = digits - (3 if digits <= 14 else 6 if digits <= 17 else 9)
+        seconds, millis = value[:start], value[start : start + 3]
+    parts = _second_text(int(seconds), tz)
     if parts is None:
         return None
-    return f"{parts[0]}.{millis:03d}{parts[1]}"
+    return parts[0] + millis + parts[1]
+
+
+def zone_name(tz: tzinfo | None) -> str:
+    """`event.timezone` for a configured zone: its IANA key or offset name, "UTC" when None."""
+    if tz is None:
+        return "UTC"
+    key = getattr(tz, "key", None)
+    return key if isinstance(key, str) else str(tz)

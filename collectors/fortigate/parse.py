@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC
+from datetime import UTC, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from collectors.ecs import (
@@ -139,17 +140,24 @@ def parse(message: str, ctx: SourceContext) -> EcsDoc:
             value = int(match.group(1))
             priority = value if value <= 191 else None
             body = body[match.end() :]
-            header = _RFC5424_RE.match(body)
-            if header is not None:
-                host = header.group(1)
-                syslog_host = None if host == "-" else host
-                body = body[header.end() :]
-    body = strip_controls(body)
-    pairs = parse_kv(body)
-    if not pairs:
+            # An RFC 5424 header starts with its version number; FortiGate's own format does not.
+            if body[:1].isdecimal():
+                header = _RFC5424_RE.match(body)
+                if header is not None:
+                    host = header.group(1)
+                    syslog_host = None if host == "-" else host
+                    body = body[header.end() :]
+    fw = parse_kv(strip_controls(body))
+    if not fw:
         raise ParseError("no key=value pairs in FortiGate message")
-    fw = {k: v for k, v in pairs.items() if v != "N/A"} if "N/A" in pairs.values() else pairs
+    if "N/A" in fw.values():
+        for key in [key for key, value in fw.items() if value == "N/A"]:
+            del fw[key]
     return _build(message, fw, priority, syslog_host, ctx)
+
+
+# Every value in `fw` starts as a non-empty string (`parse_kv` drops empty values), so
+# `pop(a) if a in fw else pop(b, None)` below takes the first of two alternative keys.
 
 
 def _to_int(value: str | None) -> int | None:
@@ -185,6 +193,31 @@ def _pop_int(fw: dict[str, Any], key: str) -> int | None:
     return None
 
 
+def _move_ints(
+    fw: dict[str, Any], target: dict[str, Any], moves: tuple[tuple[str, str], ...]
+) -> None:
+    """`target[field] = <fw key as a non-negative long>` for each (key, field) of `moves`; a value
+    that is no such number stays in `fw`."""
+    for key, field in moves:
+        value = fw.get(key)
+        if value is not None and value.isdecimal() and len(value) <= 19:
+            number = int(value)
+            if number <= _MAX_LONG:
+                del fw[key]
+                target[field] = number
+
+
+def _pop_ints(fw: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    """Pop every one of `keys` that holds a non-negative long; the first of them wins."""
+    found = None
+    for key in keys:
+        if key in fw:
+            number = _pop_int(fw, key)
+            if found is None:
+                found = number
+    return found
+
+
 def _seconds_to_nanos(seconds: int | None) -> int | None:
     """`event.duration` (nanoseconds) from seconds, when it fits a long."""
     if seconds is None or seconds * 1_000_000_000 > _MAX_LONG:
@@ -192,20 +225,32 @@ def _seconds_to_nanos(seconds: int | None) -> int | None:
     return seconds * 1_000_000_000
 
 
-def _pop_ip(fw: dict[str, Any], key: str) -> str | None:
-    """Pop `key` as a canonical IP; a value that is not an address stays in `fw`."""
-    value = fw.get(key)
-    if value is None:
-        return None
-    address = normalize_ip(value)
-    if address is not None:
-        del fw[key]
-    return address
+def _pop_ip(fw: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """Pop the first of `keys` that holds an IP, as canonical text; other values stay in `fw`."""
+    for key in keys:
+        value = fw.get(key)
+        if value is not None:
+            address = normalize_ip(value)
+            if address is not None:
+                del fw[key]
+                return address
+    return None
 
 
 def _section(doc: EcsDoc, name: str) -> dict[str, Any]:
     section: dict[str, Any] = doc.setdefault(name, {})
     return section
+
+
+@lru_cache(maxsize=256)
+def _cached_zone(text: str) -> tuple[str, tzinfo | None]:
+    shown = offset_text(text)
+    return shown, parse_utc_offset(shown)
+
+
+def _device_zone(text: str) -> tuple[str, tzinfo | None]:
+    """`tz` as `event.timezone` shows it (`±HHMM` when it is an offset) and as a zone."""
+    return _cached_zone(text) if len(text) <= 16 else (text, None)
 
 
 def _build(
@@ -220,22 +265,17 @@ def _build(
     observer: dict[str, Any] = {"vendor": "Fortinet", "product": "Fortigate", "type": "firewall"}
 
     # Time: `date` + `time` in the record's `tz` -> @timestamp; `eventtime` -> event.start.
-    tz_text = pop("tz", None)
     device_tz = None
-    if tz_text is not None:
-        tz_text = offset_text(tz_text)
-        event["timezone"] = tz_text
-        device_tz = parse_utc_offset(tz_text)
+    if "tz" in fw:
+        event["timezone"], device_tz = _device_zone(pop("tz"))
     tz = device_tz or ctx.tz or UTC
-    date_text, time_text = fw.get("date"), fw.get("time")
     timestamp = None
-    if date_text is not None and time_text is not None:
-        timestamp = wallclock_timestamp(date_text, time_text, tz)
+    if "date" in fw and "time" in fw:
+        timestamp = wallclock_timestamp(fw["date"], fw["time"], tz)
         if timestamp is not None:
             del fw["date"], fw["time"]
-    eventtime = fw.get("eventtime")
-    if eventtime is not None:
-        start = epoch_timestamp(eventtime, tz)
+    if "eventtime" in fw:
+        start = epoch_timestamp(fw["eventtime"], tz)
         if start is not None:
             del fw["eventtime"]
             event["start"] = start
@@ -252,44 +292,41 @@ def _build(
             "facility": {"code": priority >> 3},
             "severity": {"code": priority & 7},
         }
-    level = pop("level", None)
-    if level is not None:
-        log["level"] = level
+    if "level" in fw:
+        log["level"] = pop("level")
     doc["log"] = log
 
-    name = pop("devname", None) or syslog_host
+    name = pop("devname") if "devname" in fw else syslog_host
     if name is not None:
         observer["name"] = name
-    serial = pop("devid", None)
-    if serial is not None:
-        observer["serial_number"] = serial
+    if "devid" in fw:
+        observer["serial_number"] = pop("devid")
     if ctx.observer_ip:
         observer_ip = normalize_ip(ctx.observer_ip)
         if observer_ip is not None:
             observer["ip"] = [observer_ip]
-    egress = pop("dst_int", None) or pop("dstintf", None)
-    ingress = pop("src_int", None) or pop("srcintf", None)
+    egress = pop("dst_int") if "dst_int" in fw else pop("dstintf", None)
+    ingress = pop("src_int") if "src_int" in fw else pop("srcintf", None)
     if egress is not None:
         observer["egress"] = {"interface": {"name": egress}}
     if ingress is not None:
         observer["ingress"] = {"interface": {"name": ingress}}
-    duration = _seconds_to_nanos(_to_int(fw.get("duration")))
-    if duration is not None and duration >= 0:
-        del fw["duration"]
-        event["duration"] = duration
+    if "duration" in fw:
+        duration = _seconds_to_nanos(_to_int(fw["duration"]))
+        if duration is not None and duration >= 0:
+            del fw["duration"]
+            event["duration"] = duration
     if "subject" in fw:
-        set_field(doc, "email.subject", fw["subject"])
+        doc["email"] = {"subject": fw["subject"]}
     if "cc" in fw:
-        set_field(doc, "email.cc.address", [fw["cc"]])
-    srcname = fw.get("srcname")
-    if srcname is not None:
-        doc["host"] = {"name": srcname.lower()}
+        doc.setdefault("email", {})["cc"] = {"address": [fw["cc"]]}
+    if "srcname" in fw:
+        doc["host"] = {"name": fw["srcname"].lower()}
     msg = pop("msg", None)
     if msg is not None:
         doc["message"] = msg
-    dstmac = pop("dstmac", None)
-    if dstmac is not None:
-        _section(doc, "destination")["mac"] = dstmac.replace(":", "-").upper()
+    if "dstmac" in fw:
+        doc["destination"] = {"mac": pop("dstmac").replace(":", "-").upper()}
 
     log_type = fw.get("type")
     if log_type == "event":
@@ -300,7 +337,7 @@ def _build(
             _login_fields(fw, doc, event, log, observer, msg)
     if log_type == "traffic":
         _traffic_fields(fw, doc, event)
-    elif log_type in ("utm", "dns"):
+    elif log_type == "utm" or log_type == "dns":
         _utm_fields(fw, doc, event)
 
     _finish(fw, doc, event, observer, ctx)
@@ -318,12 +355,14 @@ def _event_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> Non
     types: list[str] = event.setdefault("type", [])
     if result == "ERROR" or fw.get("status") == "negotiate_error":
         event["outcome"] = "failure"
-    if result == "OK" or action in _LOGON_ACTIONS or action in _LOGOFF_ACTIONS:
-        event["outcome"] = "success"
     if action in _LOGON_ACTIONS:
+        event["outcome"] = "success"
         types.append("start")
-    if action in _LOGOFF_ACTIONS:
+    elif action in _LOGOFF_ACTIONS:
+        event["outcome"] = "success"
         types.append("end")
+    elif result == "OK":
+        event["outcome"] = "success"
     if subtype == "vpn":
         types.append("connection")
         categories.append("network")
@@ -333,91 +372,77 @@ def _event_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> Non
     if subtype == "update":
         types.append("info")
         categories.extend(("host", "malware"))
-    if subtype == "user":
+    elif subtype == "user":
         categories.append("authentication")
 
-    source = _section(doc, "source")
-    destination = _section(doc, "destination")
-    dst_ip = _pop_ip(fw, "dstip") or _pop_ip(fw, "remip")
+    source: dict[str, Any] = doc.setdefault("source", {})
+    destination: dict[str, Any] = doc.setdefault("destination", {})
+    dst_ip = _pop_ip(fw, ("dstip", "remip"))
     if dst_ip is not None:
         destination["ip"] = dst_ip
-    dst_port = _pop_int(fw, "dstport")
-    remport = _pop_int(fw, "remport")
-    if dst_port is None:
-        dst_port = remport
+    dst_port = _pop_ints(fw, ("dstport", "remport"))
     if dst_port is not None:
         destination["port"] = dst_port
-    rcvd = _pop_int(fw, "rcvdbyte")
-    if rcvd is not None:
-        destination["bytes"] = rcvd
-    address = pop("daddr", None) or pop("dst_host", None)
+    if "rcvdbyte" in fw:
+        rcvd = _pop_int(fw, "rcvdbyte")
+        if rcvd is not None:
+            destination["bytes"] = rcvd
+    address = pop("daddr") if "daddr" in fw else pop("dst_host", None)
     if address is not None:
         destination["address"] = address
-    group = pop("group", None)
-    if group is not None:
-        source["user"] = {"group": {"name": group}}
-    sent = _pop_int(fw, "sentbyte")
-    if sent is not None:
-        source["bytes"] = sent
-    src_ip = _pop_ip(fw, "srcip") or _pop_ip(fw, "locip")
+    if "group" in fw:
+        source["user"] = {"group": {"name": pop("group")}}
+    if "sentbyte" in fw:
+        sent = _pop_int(fw, "sentbyte")
+        if sent is not None:
+            source["bytes"] = sent
+    src_ip = _pop_ip(fw, ("srcip", "locip"))
     if src_ip is not None:
         source["ip"] = src_ip
-    mac = pop("srcmac", None) or pop("source_mac", None)
+    mac = pop("srcmac") if "srcmac" in fw else pop("source_mac", None)
     if mac is not None:
         source["mac"] = mac
-    src_port = _pop_int(fw, "srcport")
-    locport = _pop_int(fw, "locport")
-    if src_port is None:
-        src_port = locport
+    src_port = _pop_ints(fw, ("srcport", "locport"))
     if src_port is not None:
         source["port"] = src_port
-    user = pop("user", None)
-    if user is not None:
-        source.setdefault("user", {})["name"] = user
-    saddr = pop("saddr", None)
-    if saddr is not None:
-        source["address"] = saddr
-    agent = pop("agent", None)
-    if agent is not None:
-        doc["user_agent"] = {"original": agent}
-    file_name = pop("file", None)
-    if file_name is not None:
-        _section(doc, "file")["name"] = file_name
-    file_size = _pop_int(fw, "filesize")
-    if file_size is not None:
-        _section(doc, "file")["size"] = file_size
-    if "code" not in event:
-        logid = pop("logid", None)
-        if logid is not None:
-            event["code"] = logid
-    rule = _section(doc, "rule")
-    policy = pop("policyid", None)
-    if policy is not None:
-        rule["id"] = policy
-    _network_basics(fw, doc)
-    error_num = pop("error_num", None)
-    if error_num is not None:
-        set_field(doc, "error.code", error_num)
-    logdesc = pop("logdesc", None)
-    if logdesc is not None:
-        rule["description"] = logdesc
-    addr = fw.get("addr")
-    if addr is not None and "addrgrp" not in fw and normalize_ip(addr) is None:
+    if "user" in fw:
+        source.setdefault("user", {})["name"] = pop("user")
+    if "saddr" in fw:
+        source["address"] = pop("saddr")
+    if "agent" in fw:
+        doc["user_agent"] = {"original": pop("agent")}
+    if "file" in fw:
+        doc.setdefault("file", {})["name"] = pop("file")
+    if "filesize" in fw:
+        file_size = _pop_int(fw, "filesize")
+        if file_size is not None:
+            doc.setdefault("file", {})["size"] = file_size
+    if "code" not in event and "logid" in fw:
+        event["code"] = pop("logid")
+    rule: dict[str, Any] = doc.setdefault("rule", {})
+    if "policyid" in fw:
+        rule["id"] = pop("policyid")
+    if "proto" in fw or "service" in fw:
+        _network_basics(fw, doc)
+    if "error_num" in fw:
+        set_field(doc, "error.code", pop("error_num"))
+    if "logdesc" in fw:
+        rule["description"] = pop("logdesc")
+    if "addr" in fw and "addrgrp" not in fw and normalize_ip(fw["addr"]) is None:
         fw["addrgrp"] = pop("addr")
-    url = pop("url", None)
-    if url is not None:
-        _set_url(doc, url, uri=True)
-    hostname = pop("hostname", None)
-    if hostname is not None:
-        _section(doc, "url")["domain"] = hostname
-    if "duration" not in event:
-        sess_duration = _seconds_to_nanos(_to_int(fw.get("sess_duration")))
+    if "url" in fw:
+        _set_url(doc, pop("url"), uri=True)
+    if "hostname" in fw:
+        doc.setdefault("url", {})["domain"] = pop("hostname")
+    if "duration" not in event and "sess_duration" in fw:
+        sess_duration = _seconds_to_nanos(_to_int(fw["sess_duration"]))
         if sess_duration is not None and sess_duration >= 0:
             del fw["sess_duration"]
             event["duration"] = sess_duration
-    mem = _to_int(fw.get("mem"))
-    if mem is not None:
-        fw["mem"] = mem
+    if "mem" in fw:
+        mem = _to_int(fw["mem"])
+        if mem is not None:
+            fw["mem"] = mem
     for key in ("jitter", "latency"):
         if key in fw:
             number = _to_float(fw[key])
@@ -445,26 +470,25 @@ def _login_fields(
     categories: list[str] = event.setdefault("category", [])
     if "authentication" not in categories:
         categories.append("authentication")
-    source = _section(doc, "source")
-    user = _section(doc, "user")
-    source_user = source.get("user", {}).get("name")
-    if source_user is not None:
-        user["name"] = source_user
+    source: dict[str, Any] = doc.setdefault("source", {})
+    user: dict[str, Any] = doc.setdefault("user", {})
+    if "user" in source and "name" in source["user"]:
+        user["name"] = source["user"]["name"]
     roles: list[str] = []
-    adminprof = pop("adminprof", None)
-    if adminprof is not None:
-        roles.append(adminprof)
+    if "adminprof" in fw:
+        roles.append(pop("adminprof"))
     outcome: str | None = None
-    userfrom = pop("userfrom", None)
-    if userfrom is not None:
-        match = _USERFROM_RE.fullmatch(userfrom)
-        if match is not None and normalize_ip(match.group(1)) is not None:
-            source["ip"] = normalize_ip(match.group(1))
+    if "userfrom" in fw:
+        match = _USERFROM_RE.fullmatch(pop("userfrom"))
+        if match is not None:
+            address = normalize_ip(match.group(1))
+            if address is not None:
+                source["ip"] = address
     desc = fw.get("desc")
     if msg.startswith("user") and desc is not None and desc.startswith(_DESC_OUTCOME_PREFIX):
         outcome = desc[len(_DESC_OUTCOME_PREFIX) :]
     login_user: str | None = None
-    address: str | None = None
+    address = None
     port: str | None = None
     if msg.startswith(_SSH_LOGIN_PREFIX):
         pieces = _dissect(msg[len(_SSH_LOGIN_PREFIX) :], _SSH_LOGIN_DELIMITERS)
@@ -481,31 +505,33 @@ def _login_fields(
                 roles.append(role)
     if login_user:
         user["name"] = login_user
-    if address is not None and normalize_ip(address) is not None:
-        source["ip"] = normalize_ip(address)
-    if port is not None and _to_int(port) is not None:
-        source["port"] = _to_int(port)
+    if address is not None:
+        source_ip = normalize_ip(address)
+        if source_ip is not None:
+            source["ip"] = source_ip
+    if port is not None:
+        source_port = _to_int(port)
+        if source_port is not None:
+            source["port"] = source_port
     if outcome is not None:
         lowered_outcome = outcome.lower()
         if lowered_outcome.startswith("fail"):
             event["outcome"] = "failure"
         elif lowered_outcome.startswith("success"):
             event["outcome"] = "success"
-    log_id = pop("log_id", None)
-    if log_id is not None:
-        event["id"] = log_id
-    pri = pop("pri", None)
-    if pri is not None:
-        log["level"] = pri
-    device_id = pop("device_id", None)
-    if device_id is not None:
-        observer["serial_number"] = device_id
+    if "log_id" in fw:
+        event["id"] = pop("log_id")
+    if "pri" in fw:
+        log["level"] = pop("pri")
+    if "device_id" in fw:
+        observer["serial_number"] = pop("device_id")
     if roles:
         user["roles"] = list(roles)
         source.setdefault("user", {})["roles"] = list(roles)
-    valid = _to_int(fw.get("valid"))
-    if valid is not None:
-        fw["valid"] = valid
+    if "valid" in fw:
+        valid = _to_int(fw["valid"])
+        if valid is not None:
+            fw["valid"] = valid
     for key in ("remote_ip", "remote_port", "ui", "status"):
         fw.pop(key, None)
 
@@ -523,6 +549,17 @@ def _dissect(text: str, delimiters: tuple[str, ...]) -> list[str] | None:
         start = end + len(delimiter)
     pieces.append(text[start:])
     return pieces
+
+
+_TRAFFIC_DESTINATION_NUMBERS = (("dstport", "port"), ("rcvdbyte", "bytes"), ("rcvdpkt", "packets"))
+_TRAFFIC_SOURCE_NUMBERS = (("srcport", "port"), ("sentbyte", "bytes"), ("sentpkt", "packets"))
+_TRAFFIC_RULE_FIELDS = (
+    ("comment", "description"),
+    ("policyid", "id"),
+    ("poluuid", "uuid"),
+    ("policytype", "ruleset"),
+    ("policyname", "name"),
+)
 
 
 def _traffic_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> None:
@@ -548,217 +585,184 @@ def _traffic_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> N
     if utmaction == "block" or action == "deny":
         types.append("denied")
 
-    source = _section(doc, "source")
-    destination = _section(doc, "destination")
-    dst_ip = _pop_ip(fw, "dstip")
-    if dst_ip is not None:
-        destination["ip"] = dst_ip
-    nat_ip = normalize_ip(fw["tranip"]) if "tranip" in fw else None
-    if nat_ip is not None:
-        destination["nat"] = {"ip": nat_ip}
-    for key, target in (("dstport", "port"), ("rcvdbyte", "bytes"), ("rcvdpkt", "packets")):
-        number = _pop_int(fw, key)
-        if number is not None:
-            destination[target] = number
-    nat_port = _pop_int(fw, "tranport")
-    if nat_port is not None:
-        destination.setdefault("nat", {})["port"] = nat_port
+    source: dict[str, Any] = doc.setdefault("source", {})
+    destination: dict[str, Any] = doc.setdefault("destination", {})
+    if "dstip" in fw:
+        dst_ip = normalize_ip(fw["dstip"])
+        if dst_ip is not None:
+            del fw["dstip"]
+            destination["ip"] = dst_ip
+    if "tranip" in fw:
+        nat_ip = normalize_ip(fw["tranip"])
+        if nat_ip is not None:
+            destination["nat"] = {"ip": nat_ip}
+    _move_ints(fw, destination, _TRAFFIC_DESTINATION_NUMBERS)
+    if "tranport" in fw:
+        nat_port = _pop_int(fw, "tranport")
+        if nat_port is not None:
+            destination.setdefault("nat", {})["port"] = nat_port
     if "dstcollectedemail" in fw:
         set_field(doc, "email.to.address", [fw["dstcollectedemail"]])
-    dstname = pop("dstname", None)
-    if dstname is not None:
-        destination["address"] = dstname
-    dst_user = pop("dstunauthuser", None)
-    if dst_user is not None:
-        destination["user"] = {"name": dst_user}
-    group = pop("group", None)
-    if group is not None:
-        source["user"] = {"group": {"name": group}}
-    srcdomain = pop("srcdomain", None)
-    if srcdomain is not None:
-        source["domain"] = srcdomain
-    src_ip = _pop_ip(fw, "srcip")
-    if src_ip is not None:
-        source["ip"] = src_ip
-    mac = pop("srcmac", None)
-    if mac is not None:
-        source["mac"] = mac
-    for key, target in (("srcport", "port"), ("sentbyte", "bytes"), ("sentpkt", "packets")):
-        number = _pop_int(fw, key)
-        if number is not None:
-            source[target] = number
-    user = pop("unauthuser", None) or pop("user", None)
+    if "dstname" in fw:
+        destination["address"] = pop("dstname")
+    if "dstunauthuser" in fw:
+        destination["user"] = {"name": pop("dstunauthuser")}
+    if "group" in fw:
+        source["user"] = {"group": {"name": pop("group")}}
+    if "srcdomain" in fw:
+        source["domain"] = pop("srcdomain")
+    if "srcip" in fw:
+        src_ip = normalize_ip(fw["srcip"])
+        if src_ip is not None:
+            del fw["srcip"]
+            source["ip"] = src_ip
+    if "srcmac" in fw:
+        source["mac"] = pop("srcmac")
+    _move_ints(fw, source, _TRAFFIC_SOURCE_NUMBERS)
+    user = pop("unauthuser") if "unauthuser" in fw else pop("user", None)
     if user is not None:
         source.setdefault("user", {})["name"] = user
     if "collectedemail" in fw:
         set_field(doc, "email.from.address", [fw["collectedemail"]])
-    src_nat_ip = normalize_ip(fw["transip"]) if "transip" in fw else None
-    if src_nat_ip is not None:
-        source["nat"] = {"ip": src_nat_ip}
-    src_nat_port = _pop_int(fw, "transport")
-    if src_nat_port is not None:
-        source.setdefault("nat", {})["port"] = src_nat_port
-    app = pop("app", None)
-    if app is not None:
-        _section(doc, "network")["application"] = app
-    filename = pop("filename", None)
-    if filename is not None:
-        _section(doc, "file")["name"] = filename
-    if "code" not in event:
-        logid = pop("logid", None)
-        if logid is not None:
-            event["code"] = logid
-    rule = _section(doc, "rule")
-    for key, target in (
-        ("comment", "description"),
-        ("policyid", "id"),
-        ("poluuid", "uuid"),
-        ("policytype", "ruleset"),
-        ("policyname", "name"),
-    ):
-        value = pop(key, None)
-        if value is not None:
-            rule[target] = value
-    appcat = pop("appcat", None)
-    if appcat is not None:
-        rule["category"] = appcat.replace(".", "-")
-    _network_basics(fw, doc)
-    feed = pop("srcthreatfeed", None)
-    if feed is not None:
-        set_field(doc, "threat.feed.name", feed)
-    url = pop("url", None)
-    if url is not None:
+    if "transip" in fw:
+        src_nat_ip = normalize_ip(fw["transip"])
+        if src_nat_ip is not None:
+            source["nat"] = {"ip": src_nat_ip}
+    if "transport" in fw:
+        src_nat_port = _pop_int(fw, "transport")
+        if src_nat_port is not None:
+            source.setdefault("nat", {})["port"] = src_nat_port
+    if "app" in fw:
+        doc.setdefault("network", {})["application"] = pop("app")
+    if "filename" in fw:
+        doc.setdefault("file", {})["name"] = pop("filename")
+    if "code" not in event and "logid" in fw:
+        event["code"] = pop("logid")
+    rule: dict[str, Any] = doc.setdefault("rule", {})
+    for key, field in _TRAFFIC_RULE_FIELDS:
+        if key in fw:
+            rule[field] = pop(key)
+    if "appcat" in fw:
+        rule["category"] = pop("appcat").replace(".", "-")
+    if "proto" in fw or "service" in fw:
+        _network_basics(fw, doc)
+    if "srcthreatfeed" in fw:
+        set_field(doc, "threat.feed.name", pop("srcthreatfeed"))
+    if "url" in fw:
+        url = pop("url")
         _set_url(doc, url, uri="://" in url)
+
+
+_DNS_QUESTION_FIELDS = (("qclass", "class"), ("qname", "name"), ("qtype", "type"))
 
 
 def _utm_fields(fw: dict[str, Any], doc: EcsDoc, event: dict[str, Any]) -> None:
     pop = fw.pop
+    keys = fw.keys()
     event["kind"] = "event"
     action = fw.get("action")
     types: list[str] = event.setdefault("type", [])
-    if action in ("block", "blocked"):
+    if action == "block" or action == "blocked":
         types.append("denied")
     if fw.get("subtype") == "dns":
         types.append("info")
-    if action in ("pass", "passthrough"):
+    if action == "pass" or action == "passthrough":
         types.append("allowed")
     if action is not None:
         event["outcome"] = "success"
     categories: list[str] = event.setdefault("category", [])
     categories.append("network")
 
-    source = _section(doc, "source")
-    destination = _section(doc, "destination")
-    dst_ip = _pop_ip(fw, "dstip") or _pop_ip(fw, "remip")
+    source: dict[str, Any] = doc.setdefault("source", {})
+    destination: dict[str, Any] = doc.setdefault("destination", {})
+    dst_ip = _pop_ip(fw, ("dstip", "remip"))
     if dst_ip is not None:
         destination["ip"] = dst_ip
-    ports = [_pop_int(fw, key) for key in ("dst_port", "remport", "dstport")]
-    dst_port = next((p for p in ports if p is not None), None)
+    dst_port = _pop_ints(fw, ("dst_port", "remport", "dstport"))
     if dst_port is not None:
         destination["port"] = dst_port
-    rcvd = _pop_int(fw, "rcvdbyte")
-    if rcvd is not None:
-        destination["bytes"] = rcvd
-    recipient = pop("recipient", None)
-    if recipient is not None:
-        set_field(doc, "email.to.address", [recipient])
-    group = pop("group", None)
-    if group is not None:
-        source["user"] = {"group": {"name": group}}
-    src_ip = _pop_ip(fw, "locip") or _pop_ip(fw, "srcip")
+    if "rcvdbyte" in fw:
+        rcvd = _pop_int(fw, "rcvdbyte")
+        if rcvd is not None:
+            destination["bytes"] = rcvd
+    if "recipient" in fw:
+        set_field(doc, "email.to.address", [pop("recipient")])
+    if "group" in fw:
+        source["user"] = {"group": {"name": pop("group")}}
+    src_ip = _pop_ip(fw, ("locip", "srcip"))
     if src_ip is not None:
         source["ip"] = src_ip
-    ports = [_pop_int(fw, key) for key in ("locport", "src_port", "srcport")]
-    src_port = next((p for p in ports if p is not None), None)
+    src_port = _pop_ints(fw, ("locport", "src_port", "srcport"))
     if src_port is not None:
         source["port"] = src_port
-    sent = _pop_int(fw, "sentbyte")
-    if sent is not None:
-        source["bytes"] = sent
-    srcdomain = pop("srcdomain", None)
-    if srcdomain is not None:
-        source["domain"] = srcdomain
-    method = pop("httpmethod", None)
-    if method is not None:
-        set_field(doc, "http.request.method", method)
-    referrer = pop("referralurl", None)
-    if referrer is not None:
-        set_field(doc, "http.request.referrer", referrer)
-    mac = pop("srcmac", None)
-    if mac is not None:
-        source["mac"] = mac
-    user = pop("unauthuser", None) or pop("user", None)
+    if "sentbyte" in fw:
+        sent = _pop_int(fw, "sentbyte")
+        if sent is not None:
+            source["bytes"] = sent
+    if "srcdomain" in fw:
+        source["domain"] = pop("srcdomain")
+    if "httpmethod" in fw:
+        set_field(doc, "http.request.method", pop("httpmethod"))
+    if "referralurl" in fw:
+        set_field(doc, "http.request.referrer", pop("referralurl"))
+    if "srcmac" in fw:
+        source["mac"] = pop("srcmac")
+    user = pop("unauthuser") if "unauthuser" in fw else pop("user", None)
     if user is not None:
         source.setdefault("user", {})["name"] = user
     if "sender" in fw:
         set_field(doc, "email.sender.address", [fw["sender"]])
     if "from" in fw:
         set_field(doc, "email.from.address", [fw["from"]])
-    agent = pop("agent", None)
-    if agent is not None:
-        doc["user_agent"] = {"original": agent}
-    app = pop("app", None)
-    if app is not None:
-        _section(doc, "network")["application"] = app
-    rule = _section(doc, "rule")
-    category = pop("appcat", None) or pop("catdesc", None)
+    if "agent" in fw:
+        doc["user_agent"] = {"original": pop("agent")}
+    if "app" in fw:
+        doc.setdefault("network", {})["application"] = pop("app")
+    rule: dict[str, Any] = doc.setdefault("rule", {})
+    category = pop("appcat") if "appcat" in fw else pop("catdesc", None)
     if category is not None:
         rule["category"] = category.replace(".", "-")
-    applist = pop("applist", None)
-    if applist is not None:
-        rule["ruleset"] = applist
-    errorcode = pop("errorcode", None)
-    if errorcode is not None:
-        event["code"] = errorcode
-    event_id = pop("event_id", None) or pop("eventid", None)
+    if "applist" in fw:
+        rule["ruleset"] = pop("applist")
+    if "errorcode" in fw:
+        event["code"] = pop("errorcode")
+    event_id = pop("event_id") if "event_id" in fw else pop("eventid", None)
     if event_id is not None:
         event["id"] = event_id
-    if not fw.keys().isdisjoint(_UTM_FILE_KEYS):
+    if not keys.isdisjoint(_UTM_FILE_KEYS):
         _utm_file(fw, doc)
-    hostname = pop("hostname", None)
-    if hostname is not None:
-        _section(doc, "url")["domain"] = hostname
-    ipaddr = fw.get("ipaddr")
-    if ipaddr is not None:
-        resolved = [normalize_ip(part) for part in ipaddr.split(", ")]
-        if resolved and None not in resolved:
+    if "hostname" in fw:
+        doc.setdefault("url", {})["domain"] = pop("hostname")
+    if "ipaddr" in fw:
+        resolved = [normalize_ip(part) for part in fw["ipaddr"].split(", ")]
+        if None not in resolved:
             del fw["ipaddr"]
-            _section(doc, "dns")["resolved_ip"] = resolved
-    if "code" not in event:
-        logid = pop("logid", None)
-        if logid is not None:
-            event["code"] = logid
-    policy = pop("policy_id", None) or pop("policyid", None)
+            doc.setdefault("dns", {})["resolved_ip"] = resolved
+    if "code" not in event and "logid" in fw:
+        event["code"] = pop("logid")
+    policy = pop("policy_id") if "policy_id" in fw else pop("policyid", None)
     if policy is not None:
         rule["id"] = policy
-    if "ruleset" not in rule:
-        profile = pop("profile", None)
-        if profile is not None:
-            rule["ruleset"] = profile
-    _network_basics(fw, doc)
-    question: dict[str, Any] = {}
-    for key, target in (("qclass", "class"), ("qname", "name"), ("qtype", "type")):
-        value = pop(key, None)
-        if value is not None:
-            question[target] = value
+    if "ruleset" not in rule and "profile" in fw:
+        rule["ruleset"] = pop("profile")
+    if "proto" in fw or "service" in fw:
+        _network_basics(fw, doc)
+    question = {field: pop(key) for key, field in _DNS_QUESTION_FIELDS if key in fw}
     if question:
-        _section(doc, "dns")["question"] = question
-    url = pop("url", None)
-    if url is not None:
+        doc.setdefault("dns", {})["question"] = question
+    if "url" in fw:
+        url = pop("url")
         _set_url(doc, url, uri="://" in url)
-    xid = pop("xid", None)
-    if xid is not None:
-        _section(doc, "dns")["id"] = xid
-    if not fw.keys().isdisjoint(_UTM_TLS_KEYS):
+    if "xid" in fw:
+        doc.setdefault("dns", {})["id"] = pop("xid")
+    if not keys.isdisjoint(_UTM_TLS_KEYS):
         _utm_tls(fw, doc)
-    dtype = pop("dtype", None)
-    if dtype is not None:
-        set_field(doc, "vulnerability.category", [dtype])
-    ref = pop("ref", None)
-    if ref is not None:
-        event["reference"] = ref
-    filehash = pop("filehash", None)
-    if filehash is not None:
+    if "dtype" in fw:
+        set_field(doc, "vulnerability.category", [pop("dtype")])
+    if "ref" in fw:
+        event["reference"] = pop("ref")
+    if "filehash" in fw:
+        filehash = pop("filehash")
         set_field(doc, "fortinet.file.hash.crc32", filehash)
         append_unique(doc, "related.hash", filehash)
 
@@ -867,7 +871,7 @@ def _network_basics(fw: dict[str, Any], doc: EcsDoc) -> None:
     service = fw.pop("service", None)
     if proto is None and service is None:
         return
-    network = _section(doc, "network")
+    network = doc.setdefault("network", {})
     if proto is not None:
         network["iana_number"] = proto
     if service is not None:
@@ -919,31 +923,27 @@ def _finish(
     ctx: SourceContext,
 ) -> None:
     pop = fw.pop
-    if "action" not in event:
-        eventtype = pop("eventtype", None)
-        if eventtype is not None:
-            event["action"] = eventtype
+    if "action" not in event and "eventtype" in fw:
+        event["action"] = pop("eventtype")
     if "reason" not in event:
-        reason = pop("reason", None) or pop("eventsubtype", None)
+        reason = pop("reason") if "reason" in fw else pop("eventsubtype", None)
         if reason is not None:
             event["reason"] = reason
 
     source = doc.get("source") or {}
     destination = doc.get("destination") or {}
     network = doc.get("network") or {}
-    direction = pop("dir", None) or pop("direction", None)
-    if direction is None:
-        direction = network_direction(
-            source.get("ip"), destination.get("ip"), ctx.internal_networks
-        )
+    direction = pop("dir") if "dir" in fw else pop("direction", None)
+    if direction is None and "ip" in source and "ip" in destination:
+        direction = network_direction(source["ip"], destination["ip"], ctx.internal_networks)
     if direction is not None:
         direction = direction.lower()
         direction = _DIRECTION_ALIASES.get(direction, direction)
         if direction not in _ECS_DIRECTIONS:
             direction = "unknown"
         network["direction"] = direction
-        interface = pop("interface", None)
-        if interface is not None:
+        if "interface" in fw:
+            interface = pop("interface")
             if direction in _INGRESS_DIRECTIONS and "ingress" not in observer:
                 observer["ingress"] = {"interface": {"name": interface}}
             elif direction in _EGRESS_DIRECTIONS and "egress" not in observer:
@@ -951,36 +951,38 @@ def _finish(
             else:
                 fw["interface"] = interface
 
-    for role_key, side in (("srcintfrole", "ingress"), ("dstintfrole", "egress")):
-        role = fw.get(role_key)
-        if role is not None and role != "undefined":
-            observer.setdefault(side, {})["zone"] = role
+    role = fw.get("srcintfrole")
+    if role is not None and role != "undefined":
+        observer.setdefault("ingress", {})["zone"] = role
+    role = fw.get("dstintfrole")
+    if role is not None and role != "undefined":
+        observer.setdefault("egress", {})["zone"] = role
 
-    for key in fw.keys() & _LONG_FIELDS:
-        number = _to_int(fw[key])
-        if number is not None:
-            fw[key] = number
+    if not fw.keys().isdisjoint(_LONG_FIELDS):
+        for key in fw.keys() & _LONG_FIELDS:
+            number = _to_int(fw[key])
+            if number is not None:
+                fw[key] = number
 
-    for counter in ("bytes", "packets"):
-        if counter in source and counter in destination:
-            total = source[counter] + destination[counter]
-            if total <= _MAX_LONG:
-                network[counter] = total
-    iana = network.get("iana_number")
-    if iana is not None:
-        transport = iana_protocol_name(iana)
+    if "bytes" in source and "bytes" in destination:
+        total = source["bytes"] + destination["bytes"]
+        if total <= _MAX_LONG:
+            network["bytes"] = total
+    if "packets" in source and "packets" in destination:
+        total = source["packets"] + destination["packets"]
+        if total <= _MAX_LONG:
+            network["packets"] = total
+    if "iana_number" in network:
+        transport = iana_protocol_name(network["iana_number"])
         if transport is not None:
             network["transport"] = transport
     if network:
         doc["network"] = network
-    mac = source.get("mac")
-    if mac is not None:
-        source["mac"] = mac.upper().replace(":", "-").replace(".", "-")
+    if "mac" in source:
+        source["mac"] = source["mac"].upper().replace(":", "-").replace(".", "-")
 
-    source_user = source.get("user", {}).get("name")
-    if source_user is not None:
-        user = _section(doc, "user")
-        user.setdefault("name", source_user)
+    if "user" in source and "name" in source["user"]:
+        doc.setdefault("user", {}).setdefault("name", source["user"]["name"])
 
     _related(fw, doc, source, destination)
     if fw:
@@ -995,39 +997,60 @@ def _related(
     destination: dict[str, Any],
 ) -> None:
     """`related.ip`, `related.user`, `related.hosts` (in Elastic's order, without duplicates)."""
-    ips = [source.get("ip"), destination.get("ip")]
-    for side in (source, destination):
-        nat = side.get("nat")
-        if nat is not None:
-            ips.append(nat.get("ip"))
+    ips = []
+    if "ip" in source:
+        ips.append(source["ip"])
+    if "ip" in destination:
+        ips.append(destination["ip"])
+    if "nat" in source and "ip" in source["nat"]:
+        ips.append(source["nat"]["ip"])
+    if "nat" in destination and "ip" in destination["nat"]:
+        ips.append(destination["nat"]["ip"])
     for key in ("ip", "assignip", "tunnelip"):
         if key in fw:
-            ips.append(normalize_ip(fw[key]))
+            address = normalize_ip(fw[key])
+            if address is not None:
+                ips.append(address)
     dns = doc.get("dns")
-    if dns is not None:
-        ips.extend(dns.get("resolved_ip") or ())
+    if dns is not None and "resolved_ip" in dns:
+        ips.extend(dns["resolved_ip"])
     users = []
-    for holder in (source, destination, doc):
-        user = holder.get("user")
-        if user is not None:
-            users.append(user.get("name"))
-    hosts = [destination.get("address"), source.get("address")]
-    host = doc.get("host")
-    if host is not None:
-        hosts.append(host.get("name"))
-    if dns is not None:
-        hosts.append(dns.get("question", {}).get("name"))
+    if "user" in source and "name" in source["user"]:
+        users.append(source["user"]["name"])
+    if "user" in destination and "name" in destination["user"]:
+        users.append(destination["user"]["name"])
+    if "user" in doc and "name" in doc["user"]:
+        users.append(doc["user"]["name"])
+    hosts = []
+    if "address" in destination:
+        hosts.append(destination["address"])
+    if "address" in source:
+        hosts.append(source["address"])
+    if "host" in doc and "name" in doc["host"]:
+        hosts.append(doc["host"]["name"])
+    if dns is not None and "question" in dns and "name" in dns["question"]:
+        hosts.append(dns["question"]["name"])
+    if not (ips or users or hosts):
+        return
     related = doc.get("related") or {}
-    for key, values in (("ip", ips), ("user", users), ("hosts", hosts)):
-        unique = [v for v in dict.fromkeys(values) if v is not None]
-        if unique:
-            related[key] = unique
-    if related:
-        doc["related"] = related
+    if ips:
+        related["ip"] = _distinct(ips)
+    if users:
+        related["user"] = _distinct(users)
+    if hosts:
+        related["hosts"] = _distinct(hosts)
+    doc["related"] = related
 
 
-# Sections `_build` may leave empty.
-_MAYBE_EMPTY = ("source", "destination", "rule", "user", "log", "url", "file", "dns", "email")
+def _distinct(values: list[Any]) -> list[Any]:
+    """`values` without repeats, in order of first occurrence."""
+    if len(values) == 2:
+        return values if values[0] != values[1] else values[:1]
+    return list(dict.fromkeys(values)) if len(values) > 2 else values
+
+
+# Sections `_build` may leave empty (the others are created with their first field).
+_MAYBE_EMPTY = ("source", "destination", "rule", "user", "log")
 
 
 def _prune(doc: EcsDoc) -> None:

@@ -34,6 +34,13 @@ _MONTHS = {
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
     )
 }
+# systemd unit start/stop lines, as Elastic's `system.syslog` pipeline maps them ("Stopped
+# target X." is a target, not a service, and stays unmapped).
+_SYSTEMD_SERVICE = re.compile(r"(Started|Stopped) (?!target )")
+_SYSTEMD_ACTIONS = {
+    "Started": ("service-start", "start"),
+    "Stopped": ("service-stop", "end"),
+}
 _SEVERITY_NAMES = (
     "emergency",
     "alert",
@@ -92,6 +99,14 @@ def _structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
         pos = m.end()
     rest = text[pos:]
     return sd, rest[1:] if rest.startswith(" ") else rest
+
+
+def _systemd_event(doc: EcsDoc) -> None:
+    """`event.action` / `category` / `type` for systemd's service start and stop lines."""
+    m = _SYSTEMD_SERVICE.match(doc.get("message", ""))
+    if m:
+        action, type_ = _SYSTEMD_ACTIONS[m.group(1)]
+        doc["event"].update({"action": action, "category": ["process"], "type": [type_]})
 
 
 def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> EcsDoc:
@@ -162,6 +177,8 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
         doc["process"] = {"name": syslog["appname"]}
         if str(syslog.get("procid", "")).isdigit():
             doc["process"]["pid"] = int(syslog["procid"])
+        if syslog["appname"] == "systemd":
+            _systemd_event(doc)
     doc["@timestamp"] = (ts or now).astimezone(UTC).isoformat().replace("+00:00", "Z")
     doc["event"].update({"kind": "event", "dataset": "syslog", "module": "syslog"})
     return doc

@@ -87,3 +87,37 @@ def test_transport_notes_are_kept_on_the_event() -> None:
         RawMessage(source="s", data=b"no pri", received_at=0.0, notes=("truncated frame",))
     )
     assert broken["error"]["message"].startswith("truncated frame; neither a syslog PRI")
+
+
+def test_auto_detects_cisco_formats() -> None:
+    from collectors import registry
+
+    assert (
+        registry.detect("<166>Jan 01 2026 10:00:00: %ASA-6-302013: Built inbound TCP connection")
+        == "asa"
+    )
+    assert (
+        registry.detect(
+            "<189>12: *Mar  1 18:46:11: %LINK-3-UPDOWN: Interface Gi0/1, changed state to up"
+        )
+        == "ios"
+    )
+    assert registry.detect("<13>Nov 23 10:00:00 h sshd[1]: Accepted password") == "syslog"
+
+
+def test_auto_detects_ids_and_sophos() -> None:
+    from collectors import registry
+
+    assert (
+        registry.detect('{"timestamp":"2026-11-23T10:00:00Z","event_type":"alert"}') == "suricata"
+    )
+    assert (
+        registry.detect(
+            "11/23-10:00:00.000 [**] [1:2000:1] ET SCAN [**] [Priority: 2] {TCP} 1.2.3.4:1 -> 5.6.7.8:2"
+        )
+        == "snort"
+    )
+    assert (
+        registry.detect('<30>device="SFW" date=2026-11-23 log_id=010101600001 device_id=C01001')
+        == "sophos_xg"
+    )
