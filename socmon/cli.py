@@ -84,6 +84,35 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Lines on stdin -> one ECS document per line as JSON (the sysadmin's check of a new source)."""
+    import time
+
+    import orjson
+
+    from collectors import RawMessage, parse_message
+    from collectors.registry import PARSERS
+
+    if args.vendor != "auto" and args.vendor not in PARSERS:
+        print(
+            f"socmon: error: unknown vendor {args.vendor!r}; known: {', '.join([*sorted(PARSERS), 'auto'])}",
+            file=sys.stderr,
+        )
+        return 2
+    out = sys.stdout.buffer
+    for raw in sys.stdin.buffer:
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            continue
+        doc = parse_message(
+            RawMessage(source="stdin", data=line, received_at=time.time(), parser=args.vendor)
+        )
+        doc["event"].pop("ingested", None)
+        out.write(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS) + b"\n")
+    out.flush()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="socmon", description="Security monitoring for a provincial data centre"
@@ -102,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the configured sources, shipping and detection without the API (collector hosts)",
     )
     collect.set_defaults(func=cmd_collect)
+
+    parse = sub.add_parser(
+        "parse", help="parse lines from stdin and print one ECS document per line (JSON)"
+    )
+    parse.add_argument(
+        "--vendor", default="auto", help="parser name (fortigate, panos, asa, … or auto)"
+    )
+    parse.set_defaults(func=cmd_parse)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(
         dest="config_command", required=True

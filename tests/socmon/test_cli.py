@@ -63,3 +63,25 @@ def test_up_with_unreachable_store_fails_cleanly(
     err = capsys.readouterr().err
     assert f"socmon: error: store at http://127.0.0.1:{port} unreachable after" in err
     assert "Traceback" not in err
+
+
+def test_parse_prints_one_ecs_document_per_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    lines = (
+        b'<189>date=2026-11-23 time=10:00:00 devname="fw1" devid="FG1" logid="0000000013" type="traffic" '
+        b'subtype="forward" srcip=203.0.113.5 srcport=1 dstip=10.0.0.1 dstport=22 proto=6 action="deny"\n'
+        b"\n"
+        b"not a fortigate line\n"
+    )
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
+    assert main(["parse", "--vendor", "fortigate"]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(docs) == 2  # the empty line is skipped
+    assert docs[0]["source"]["ip"] == "203.0.113.5" and docs[0]["event"]["action"] == "deny"
+    assert docs[1]["tags"] == ["_parse_failure"] and docs[1]["error"]["message"]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"x\n")))
+    assert main(["parse", "--vendor", "nope"]) == 2
+    assert "unknown vendor 'nope'" in capsys.readouterr().err
