@@ -11,12 +11,15 @@ from collectors import (
     checkpoint,
     fortigate,
     ios,
+    iptables,
     journald_parse,
     linux_auth,
     nginx,
     panos,
+    pfsense,
     snort,
     sophos_xg,
+    srx,
     suricata,
 )
 from collectors.parsing import Parser
@@ -39,6 +42,9 @@ PARSERS: dict[str, Parser] = {
     "snort": snort.parse,
     "suricata": suricata.parse,
     "sophos_xg": sophos_xg.parse,
+    "iptables": iptables.parse,
+    "pfsense": pfsense.parse,
+    "srx": srx.parse,
 }
 DATASETS: dict[str, str] = {
     "fortigate": "fortinet.fortigate",
@@ -56,6 +62,9 @@ DATASETS: dict[str, str] = {
     "snort": "snort.log",
     "suricata": "suricata.eve",
     "sophos_xg": "sophos.xg",
+    "iptables": iptables.DATASET,
+    "pfsense": pfsense.DATASET,
+    "srx": srx.DATASET,
 }
 
 _FORTIGATE = re.compile(r"(?:^|\s)(?:devid|logid)=\S")

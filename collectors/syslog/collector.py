@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from typing import ClassVar
@@ -49,6 +50,37 @@ class _Receiver(asyncio.DatagramProtocol):
         log.warning("syslog udp socket error %s", kv(error=exc))
 
 
+class KernelDrops:
+    """Datagrams the kernel dropped for one socket (receive buffer full), from /proc/net/udp*.
+
+    The collector cannot see these datagrams, only count them: they are reported as drops of
+    the listener in source health, which raises the log-loss alert. Linux only; elsewhere
+    (or without /proc) the count stays 0.
+    """
+
+    def __init__(self, inode: int) -> None:
+        self.inode = str(inode)
+        self.seen = self._read()
+
+    def _read(self) -> int:
+        for table in ("/proc/net/udp", "/proc/net/udp6"):
+            try:
+                with open(table, encoding="ascii") as f:
+                    next(f, None)
+                    for line in f:
+                        fields = line.split()
+                        if len(fields) >= 13 and fields[9] == self.inode:
+                            return int(fields[12])
+            except (OSError, ValueError):
+                continue
+        return 0
+
+    def new_drops(self) -> int:
+        total = self._read()
+        delta, self.seen = max(0, total - self.seen), total
+        return delta
+
+
 class SyslogUdpCollector:
     type_name: ClassVar[str] = "syslog_udp"
     can_acknowledge: ClassVar[bool] = False
@@ -77,8 +109,21 @@ class SyslogUdpCollector:
         log.info("syslog udp listening %s", kv(host=self.options.host, port=self.bound_port))
         ctx.ready.set()
         batch = self.options.batch
+        kernel = KernelDrops(os.fstat(sock.fileno()).st_ino)
+        listener = f"syslog+udp://{self.options.host}:{self.bound_port}"
+        next_check = 0.0
         try:
             while not ctx.shutdown.is_set():
+                now = time.monotonic()
+                if now >= next_check:
+                    next_check = now + 1.0
+                    lost = kernel.new_drops()
+                    if lost:
+                        ctx.health.drop(listener, self.type_name, lost, "receive_buffer_overflow")
+                        log.warning(
+                            "syslog udp datagrams dropped by the kernel (receive buffer full) %s",
+                            kv(port=self.bound_port, count=lost),
+                        )
                 if not queue:
                     wake.clear()
                     try:

@@ -19,10 +19,13 @@ from collectors import (
     checkpoint,
     fortigate,
     ios,
+    iptables,
     linux_auth,
     panos,
+    pfsense,
     snort,
     sophos_xg,
+    srx,
     suricata,
 )
 from collectors.syslog import parse as syslog_parse
@@ -56,6 +59,9 @@ VENDOR_PARSERS: Mapping[str, Parser] = {
     "snort/log": snort.parse,
     "suricata/eve": suricata.parse,
     "sophos/xg": sophos_xg.parse,
+    "iptables/log": iptables.parse,
+    "pfsense/log": pfsense.parse,
+    "juniper_srx/log": srx.parse,
 }
 
 MIN_FIELD_AGREEMENT = 95.0

@@ -1,6 +1,7 @@
 """Syslog over UDP with real sockets, a real spool and the real pipeline."""
 
 import asyncio
+import os
 import socket
 from pathlib import Path
 
@@ -80,3 +81,20 @@ def test_spool_full_drops_are_counted_and_alerted(tmp_path: Path) -> None:
     assert [a["rule"]["id"] for a in alerts] == [LOSS_RULE]
     assert alerts[0]["socmon"]["dropped"] == 600 - stored
     spool.close()
+
+
+def test_kernel_receive_buffer_drops_are_counted(tmp_path: Path) -> None:
+    """A socket nobody reads overflows: the kernel's drop counter is seen and reported."""
+    from collectors.syslog.collector import KernelDrops
+
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx,
+    ):
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        rx.bind(("127.0.0.1", 0))
+        counter = KernelDrops(os.fstat(rx.fileno()).st_ino)
+        for _ in range(2000):
+            tx.sendto(b"<13>x " + b"y" * 500, rx.getsockname())
+        assert counter.new_drops() > 1000
+        assert counter.new_drops() == 0  # only new drops are reported
