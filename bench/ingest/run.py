@@ -211,7 +211,9 @@ def run_collector(
         t0 = time.monotonic()
         total, times = send(kind, port, rate, seconds)
         send_secs = time.monotonic() - t0
-        deadline = time.monotonic() + 30  # the embedded store is the slow part: sample it, do not wait it out
+        deadline = (
+            time.monotonic() + 30
+        )  # the embedded store is the slow part: sample it, do not wait it out
         while time.monotonic() < deadline and (not polls or polls[-1][1] < total):
             time.sleep(0.5)
             if len(polls) > 8 and polls[-1][1] == polls[-8][1] and polls[-1][1] > 0:
