@@ -511,3 +511,15 @@ def zone_name(tz: tzinfo | None) -> str:
         return "UTC"
     key = getattr(tz, "key", None)
     return key if isinstance(key, str) else str(tz)
+
+
+def year_for_month(month: int, tz: tzinfo, now: datetime | None = None) -> int:
+    """The year of a year-less timestamp (BSD syslog, Snort) in `month`, seen from `now` in
+    `tz` (the clock when None): a December line read in January belongs to last year, and a
+    January line read in December (a clock running ahead) to next year."""
+    local_now = (now or datetime.now(UTC)).astimezone(tz)
+    if month == 12 and local_now.month == 1:
+        return local_now.year - 1
+    if month == 1 and local_now.month == 12:
+        return local_now.year + 1
+    return local_now.year

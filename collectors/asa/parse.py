@@ -34,6 +34,7 @@ from collectors.ecs import (
     format_timestamp,
     iana_protocol_name,
     normalize_ip,
+    year_for_month,
     zone_name,
 )
 from collectors.parsing import EcsDoc, ParseError, SourceContext
@@ -590,15 +591,7 @@ def _asa_time(date: re.Match[str], ctx: SourceContext) -> datetime | None:
         return None
     tz = _ABBREVIATED_ZONES.get(date.group("tz") or "") or ctx.tz or UTC
     year_text = date.group("year")
-    if year_text is not None:
-        year = int(year_text)
-    else:
-        now = datetime.now(tz)
-        year = now.year
-        if month == 12 and now.month == 1:
-            year -= 1
-        elif month == 1 and now.month == 12:
-            year += 1
+    year = int(year_text) if year_text is not None else year_for_month(month, tz)
     clock = date.group("time")
     fraction = clock[9:]
     micros = int((fraction + "000000")[:6]) if fraction else 0

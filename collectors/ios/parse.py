@@ -29,7 +29,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from collectors.ecs import format_timestamp, normalize_ip, zone_name
+from collectors.ecs import format_timestamp, normalize_ip, year_for_month, zone_name
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "cisco_ios.log"
@@ -252,15 +252,7 @@ def _timestamp(header: re.Match[str], doc: EcsDoc, ctx: SourceContext) -> None:
             tz = known
             doc["event"]["timezone"] = zone_text.upper() if len(zone_text) <= 4 else zone_text
     year_text = header.group("year")
-    if year_text is not None:
-        year = int(year_text)
-    else:
-        now = datetime.now(tz)
-        year = now.year
-        if month == 12 and now.month == 1:
-            year -= 1
-        elif month == 1 and now.month == 12:
-            year += 1
+    year = int(year_text) if year_text is not None else year_for_month(month, tz)
     clock = header.group("time")
     fraction = clock[9:]
     try:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from collectors.ecs import format_timestamp, normalize_ip
+from collectors.ecs import format_timestamp, normalize_ip, year_for_month
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "pfsense.log"
@@ -90,7 +90,7 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
     if groups.get("iso") is not None:
         timestamp = _iso_time(groups["iso"])
     else:
-        year = (now or datetime.now(UTC)).astimezone(tz).year
+        year = year_for_month(_MONTHS.get(groups["month"], 0), tz, now)
         timestamp = _bsd_time(year, groups["month"], groups["day"], groups["time"], tz)
     if timestamp is not None:
         doc["@timestamp"] = timestamp

@@ -23,7 +23,7 @@ import re
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from collectors.ecs import format_timestamp, network_direction, normalize_ip
+from collectors.ecs import format_timestamp, network_direction, normalize_ip, year_for_month
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "snort.log"
@@ -82,13 +82,7 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
 
 def _year(month: int, tz: tzinfo, now: datetime | None) -> int:
     """The year of a year-less timestamp in `month`, seen from `now` (the clock when None)."""
-    local_now = (now or datetime.now(UTC)).astimezone(tz)
-    year = local_now.year
-    if month == 12 and local_now.month == 1:
-        return year - 1
-    if month == 1 and local_now.month == 12:
-        return year + 1
-    return year
+    return year_for_month(month, tz, now)
 
 
 def _fast_time(text: str, tz: tzinfo, now: datetime | None) -> datetime | None:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from collectors.ecs import format_timestamp, iana_protocol_name, normalize_ip
+from collectors.ecs import format_timestamp, iana_protocol_name, normalize_ip, year_for_month
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "juniper_srx.log"
@@ -115,7 +115,7 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
     if groups.get("iso") is not None:
         timestamp = _iso_time(groups["iso"], tz)
     else:
-        year = (now or datetime.now(UTC)).astimezone(tz).year
+        year = year_for_month(_MONTHS.get(groups["month"], 0), tz, now)
         timestamp = _bsd_time(year, groups["month"], groups["day"], groups["time"], tz)
     doc: EcsDoc = {}
     if timestamp is not None:

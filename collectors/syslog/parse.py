@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from collectors.ecs import year_for_month
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 from socmon.errors import ConfigError
 
@@ -74,14 +75,7 @@ def _parse_3164_time(text: str, ctx: SourceContext, now: datetime) -> datetime:
     day = int(text[4:6])
     hh, mm, ss = (int(x) for x in text[7:15].split(":"))
     tz = ctx.tz or UTC
-    local_now = now.astimezone(tz)
-    year = local_now.year
-    # A December message read in January belongs to last year (and vice versa).
-    if month == 12 and local_now.month == 1:
-        year -= 1
-    elif month == 1 and local_now.month == 12:
-        year += 1
-    return datetime(year, month, day, hh, mm, ss, tzinfo=tz)
+    return datetime(year_for_month(month, tz, now), month, day, hh, mm, ss, tzinfo=tz)
 
 
 def _structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
