@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from collectors import registry
+from collectors.enrich import Enricher
 from collectors.health import SourceHealth
 from collectors.ids import event_id
 from collectors.parsing import EcsDoc, ParseError, SourceContext
@@ -124,15 +125,21 @@ def parse_message(msg: RawMessage, *, ingested: str | None = None) -> EcsDoc:
 class Pipeline:
     """Turns raw messages into ECS documents with ids and appends them to the spool."""
 
-    def __init__(self, spool: Spool, health: SourceHealth | None = None) -> None:
+    def __init__(
+        self, spool: Spool, health: SourceHealth | None = None, enricher: Enricher | None = None
+    ) -> None:
         self.spool = spool
         self.health = health or SourceHealth()
+        self.enricher = enricher or Enricher()
 
     def process(self, messages: Sequence[RawMessage], *, timeout: float | None = None) -> list[int]:
         """Parse and spool `messages`; returns their spool sequence numbers ([] if dropped)."""
         now = time.time()
         ingested = _iso(now)
         docs = [(m, parse_message(m, ingested=ingested)) for m in messages]
+        enrich = self.enricher.enrich
+        for _m, doc in docs:
+            enrich(doc)
         tally: dict[tuple[str, str], list[int]] = {}
         for m, doc in docs:
             counts = tally.setdefault((m.source, m.collector), [0, 0, 0])

@@ -1,1 +1,17 @@
 """Assets, zones, sites, links, information systems and the IP -> context lookup."""
+
+from inventory.load import InventoryError, load_inventory
+from inventory.lookup import IpContext, IpLookup
+from inventory.model import Asset, InfoSystem, Inventory, Unit, Zone
+
+__all__ = [
+    "Asset",
+    "InfoSystem",
+    "Inventory",
+    "InventoryError",
+    "IpContext",
+    "IpLookup",
+    "Unit",
+    "Zone",
+    "load_inventory",
+]

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     syslog_tz: str = "UTC"
     syslog_parser: str = "auto"
     sources: list[dict[str, Any]] = Field(default_factory=list)
+    inventory_file: Path | None = None  # YAML inventory core (units, zones, systems, assets)
     source_silence_seconds: int = Field(default=900, ge=10)
 
     # Spool.

@@ -100,15 +100,20 @@ class Stack:
     def _add_collect_role(self, sup: Supervisor) -> None:
         from collectors import Pipeline, Shipper, events_target
         from collectors.base import CollectorContext, build_collectors
+        from collectors.enrich import Enricher
         from collectors.health import SourceHealth, publish_health
         from detections import DetectStage, load_matcher
+        from inventory import IpLookup, load_inventory
 
         s = self.settings
         assert self.store is not None
         store = self.store
         events, alerts = self.spools["events"], self.spools["alerts"]
         health = SourceHealth(host=socket.gethostname())
-        pipeline = Pipeline(events, health)
+        enricher = Enricher(
+            IpLookup(load_inventory(s.inventory_file)) if s.inventory_file else None
+        )
+        pipeline = Pipeline(events, health, enricher)
         collectors = build_collectors(s.effective_sources)
         matcher, _ruleset, _report = load_matcher(s.rules_dirs)
         deadletters = s.data_dir / "deadletter"

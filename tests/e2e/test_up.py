@@ -51,7 +51,15 @@ def stack(tmp_path: Path) -> Iterator[RunningStack]:
         k: v for k, v in os.environ.items() if not k.startswith("SOCMON_") or k == "SOCMON_CORPUS"
     }
     api_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "zones:\n  - {name: dmz, cidrs: [10.10.10.0/24]}\n"
+        "systems:\n  - {code: cong-dvc, name: Cổng dịch vụ công, level: 3, unit: so-tttt}\n"
+        "assets:\n  - {name: dvc-web-01, ips: [10.10.10.10], unit: so-tttt, zone: dmz, systems: [cong-dvc]}\n",
+        encoding="utf-8",
+    )
     env.update(
+        SOCMON_INVENTORY_FILE=str(inventory),
         SOCMON_DATA_DIR=str(tmp_path / "data"),
         SOCMON_API_PORT=str(api_port),
         SOCMON_SYSLOG_UDP_PORT=str(udp_port),
@@ -136,6 +144,7 @@ def test_fortigate_deny_becomes_an_incident(stack: RunningStack) -> None:
     inc = incidents[0]
     assert inc["rule_id"] == "d68a873f-6857-441b-a820-02ad753c96ea"
     assert inc["category"] == "A4" and inc["severity"] == "high"
+    assert inc["unit"] == "so-tttt"  # owner unit from the inventory (enrichment), used for scoping
     assert inc["group_fields"] == {"source.ip": "203.0.113.50", "destination.ip": "10.10.10.10"}
 
     # The event and the alert are in the store, with ECS types.

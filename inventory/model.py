@@ -1,0 +1,64 @@
+"""The inventory's core model: owner units, network zones, assets and information systems.
+
+Frozen records loaded from YAML (`inventory.load`); the SQL-backed inventory with import,
+export and compliance (issue 7) extends these, it does not fork them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An owner unit (agency: sở, ban, ngành, district, commune)."""
+
+    code: str
+    name: str
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A network zone (DMZ, internal servers, database, management, agency LAN, outside edge)."""
+
+    name: str
+    cidrs: tuple[str, ...]
+    internal: bool = True
+    site: str | None = None
+
+
+@dataclass(frozen=True)
+class InfoSystem:
+    """An information system (hệ thống thông tin) with its approved security level (cấp độ 1–5)."""
+
+    code: str
+    name: str
+    level: int
+    unit: str
+    state_secret: bool = False
+    public_ranges: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    ips: tuple[str, ...]
+    unit: str
+    role: str = "server"
+    zone: str | None = None
+    systems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inventory:
+    units: tuple[Unit, ...] = ()
+    zones: tuple[Zone, ...] = ()
+    systems: tuple[InfoSystem, ...] = ()
+    assets: tuple[Asset, ...] = ()
+    _by_code: dict[str, InfoSystem] = field(default_factory=dict, compare=False, repr=False)
+
+    def system(self, code: str) -> InfoSystem | None:
+        if not self._by_code and self.systems:
+            self._by_code.update({s.code: s for s in self.systems})
+        return self._by_code.get(code)
