@@ -11,21 +11,21 @@ line without a year only month, day and time are compared (the parser takes the 
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.asa import parse
 from collectors.parsing import ParseError, SourceContext
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 
 TEARDOWN = (
@@ -35,31 +35,20 @@ TEARDOWN = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     doc = parse(message, CTX)
     if "@timestamp" in expected:
         want, got = expected.pop("@timestamp"), doc.pop("@timestamp")
@@ -69,7 +58,7 @@ def test_golden(case: str) -> None:
 
 def test_icmp_outbound_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "icmp_outbound_nat.log"), CTX)
+    doc = parse(contract.read_line(FIXTURES / "icmp_outbound_nat.log"), CTX)
     assert doc["@timestamp"] == "2026-08-18T18:24:31.000Z"
     assert doc["source"] == {
         "address": "192.0.2.30",
@@ -243,13 +232,11 @@ def test_no_label_is_a_parse_error(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+    for raw in contract.garbage_bytes(20261123):
         for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
             for candidate in (message, "%ASA-6-302013: " + message):
                 result = _parse_or_reason(candidate)
-                assert isinstance(result, str) or result["event"]["original"] == candidate
+                contract.assert_reason_or_original(result, candidate)
 
 
 def test_truncated_line() -> None:
@@ -371,14 +358,7 @@ _line = st.tuples(
 _messages = st.one_of(st.text(max_size=300), _line)
 
 
-@settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@contract.FUZZ_SETTINGS
 @given(_messages)
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

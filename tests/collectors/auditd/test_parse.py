@@ -9,21 +9,20 @@ the same record in the conformance corpus (`auditd/log/*.log`). They differ from
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.auditd import parse
 from collectors.parsing import ParseError, SourceContext
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 
 LOGIN = (
@@ -33,37 +32,26 @@ LOGIN = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CTX) == expected
 
 
 def test_add_group_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "add_group.log"), CTX)
+    doc = parse(contract.read_line(FIXTURES / "add_group.log"), CTX)
     assert doc["@timestamp"] == "2021-01-17T17:12:33.686Z"
     assert doc["event"]["action"] == ["added-group-account-to"]
     assert doc["event"]["category"] == ["iam"]
@@ -139,9 +127,7 @@ def test_malformed_is_a_parse_error(message: str, reason: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+    for raw in contract.garbage_bytes(20261123):
         for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
             result = _parse_or_reason("type=X msg=audit(1.0:1): " + message)
             assert isinstance(result, str) or result["auditd"]["log"]["record_type"] == "X"
@@ -151,7 +137,7 @@ def test_binary_garbage() -> None:
 @pytest.mark.parametrize("cut", [10, 30, 60, 120, 200, len(LOGIN) - 3])
 def test_truncated_record(cut: int) -> None:
     result = _parse_or_reason(LOGIN[:cut])
-    assert isinstance(result, str) or result["event"]["original"] == LOGIN[:cut]
+    contract.assert_reason_or_original(result, LOGIN[:cut])
 
 
 def test_64_kib_record() -> None:
@@ -193,17 +179,7 @@ _record = st.tuples(
 ).map(lambda p: f"{p[0]}type={p[1]} msg=audit({p[2]}): " + " ".join(p[3]))
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=300), _record))
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

@@ -10,7 +10,6 @@ a deliberate difference: `event.dataset` / `event.module` and `log.syslog.*` (th
 from __future__ import annotations
 
 import json
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from hypothesis import strategies as st
 
 from collectors.checkpoint import parse
 from collectors.parsing import ParseError, SourceContext
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 
 TRAFFIC = (
@@ -38,37 +38,26 @@ TRAFFIC = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CTX) == expected
 
 
 def test_failed_login_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "admin_login_failed.log"), CTX)
+    doc = parse(contract.read_line(FIXTURES / "admin_login_failed.log"), CTX)
     assert doc["@timestamp"] == "2023-12-27T09:39:55.000Z"  # `time`, UNIX seconds
     assert doc["event"]["action"] == "logon-failed"
     assert doc["event"]["category"] == ["authentication"]
@@ -147,19 +136,17 @@ def test_no_pairs_is_a_parse_error(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+    for raw in contract.garbage_bytes(20261123):
         for message in (raw.decode("latin-1"), 'a:"' + raw.decode("utf-8", "replace") + '"'):
             result = _parse_or_reason(message)
-            assert isinstance(result, str) or result["event"]["original"] == message
+            contract.assert_reason_or_original(result, message)
 
 
 @pytest.mark.parametrize("cut", [5, 40, 120, 300, len(TRAFFIC) - 2])
 def test_truncated_line(cut: int) -> None:
     message = TRAFFIC[:cut]
     result = _parse_or_reason(message)
-    assert isinstance(result, str) or result["event"]["original"] == message
+    contract.assert_reason_or_original(result, message)
 
 
 def test_invalid_values_stay_in_vendor_namespace() -> None:
@@ -183,7 +170,7 @@ def test_64_kib_line() -> None:
 
 def test_output_is_strict_json() -> None:
     for case in CASES:
-        json.dumps(parse(_read_line(FIXTURES / f"{case}.log"), CTX), allow_nan=False)
+        json.dumps(parse(contract.read_line(FIXTURES / f"{case}.log"), CTX), allow_nan=False)
 
 
 # --------------------------------------------------------------------------- fuzz
@@ -210,4 +197,4 @@ _messages = st.one_of(
 @given(_messages)
 def test_fuzz_parse_error_or_document(message: str) -> None:
     result = _parse_or_reason(message)
-    assert isinstance(result, str) or result["event"]["original"] == message
+    contract.assert_reason_or_original(result, message)

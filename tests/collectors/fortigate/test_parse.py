@@ -10,7 +10,6 @@ the parser documents a deliberate difference: `event.dataset`/`event.module`,
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -22,9 +21,10 @@ from hypothesis import strategies as st
 
 from collectors.fortigate import parse
 from collectors.parsing import ParseError, SourceContext
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 
 TRAFFIC = (
@@ -35,37 +35,26 @@ TRAFFIC = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CTX) == expected
 
 
 def test_traffic_deny_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "traffic_forward_deny.log"), CTX)
+    doc = parse(contract.read_line(FIXTURES / "traffic_forward_deny.log"), CTX)
     assert doc["@timestamp"] == "2023-05-02T08:31:47.000+02:00"
     assert doc["event"]["start"] == "2023-05-02T09:31:46.143+02:00"  # eventtime, ns
     assert doc["event"]["type"] == ["connection", "end", "denied"]
@@ -208,12 +197,7 @@ def test_no_pairs_is_a_parse_error(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20240523)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-        for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
-            result = _parse_or_reason(message)
-            assert isinstance(result, str) or result["event"]["original"] == message
+    contract.check_binary_garbage(_parse_or_reason, seed=20240523)
 
 
 def test_truncated_quote_runs_to_the_end() -> None:
@@ -372,9 +356,4 @@ _messages = st.one_of(st.text(max_size=300), _line)
 )
 @given(_messages)
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

@@ -12,50 +12,39 @@ year).
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.ios import parse
 from collectors.parsing import ParseError, SourceContext
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 HEADER = "Jun 20 02:41:40 192.168.100.2 1663303: Jun 20 02:41:39.326: "
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     doc = parse(message, CTX)
     assert doc.pop("@timestamp")[4:] == expected.pop("@timestamp")[4:]
     assert doc == expected
@@ -63,7 +52,7 @@ def test_golden(case: str) -> None:
 
 def test_acl_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "acl_fmanfp_permit_udp.log"), CTX)
+    doc = parse(contract.read_line(FIXTURES / "acl_fmanfp_permit_udp.log"), CTX)
     assert doc["@timestamp"].endswith("-07-11T09:34:00.334Z")
     assert doc["event"]["action"] == "allow"
     assert doc["event"]["type"] == ["info", "allowed"]
@@ -161,13 +150,11 @@ def test_no_header_is_a_parse_error(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+    for raw in contract.garbage_bytes(20261123):
         for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
             for candidate in (message, HEADER + "%SEC-6-IPACCESSLOGP: " + message):
                 result = _parse_or_reason(candidate)
-                assert isinstance(result, str) or result["event"]["original"] == candidate
+                contract.assert_reason_or_original(result, candidate)
 
 
 def test_truncated_line() -> None:
@@ -277,14 +264,7 @@ _line = st.tuples(
 _messages = st.one_of(st.text(max_size=300), _line)
 
 
-@settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@contract.FUZZ_SETTINGS
 @given(_messages)
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

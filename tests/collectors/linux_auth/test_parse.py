@@ -13,22 +13,21 @@ without the year.
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.linux_auth import parse
 from collectors.parsing import ParseError, SourceContext
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 
 SSH_FAILED = (
@@ -36,16 +35,8 @@ SSH_FAILED = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 def _without_year(doc: dict[str, Any]) -> dict[str, Any]:
@@ -58,15 +49,12 @@ def _without_year(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     actual = parse(message, CTX)
     if message[:1].isalpha():  # "Feb 21 ...": no year in the record
         assert actual["@timestamp"][:4] == str(datetime.now(UTC).year)
@@ -77,7 +65,7 @@ def test_golden(case: str) -> None:
 
 def test_ssh_accepted_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "sshd_accepted_publickey.log"), CTX)
+    doc = parse(contract.read_line(FIXTURES / "sshd_accepted_publickey.log"), CTX)
     assert doc["@timestamp"].endswith("-02-21T21:54:44Z")
     assert doc["event"]["action"] == "ssh_login"
     assert doc["event"]["category"] == ["authentication", "session"]
@@ -170,18 +158,13 @@ def test_malformed_is_a_parse_error(message: str, reason: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-        for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
-            result = _parse_or_reason(message)
-            assert isinstance(result, str) or result["event"]["original"] == message
+    contract.check_binary_garbage(_parse_or_reason, seed=20261123)
 
 
 @pytest.mark.parametrize("cut", [16, 30, 40, 60, 75, 90])
 def test_truncated_line(cut: int) -> None:
     result = _parse_or_reason(SSH_FAILED[:cut])
-    assert isinstance(result, str) or result["event"]["original"] == SSH_FAILED[:cut]
+    contract.assert_reason_or_original(result, SSH_FAILED[:cut])
 
 
 def test_64_kib_line() -> None:
@@ -215,17 +198,7 @@ _line = st.tuples(
 ).map(lambda p: f"{p[0]}{p[1]} host {p[2]}: {p[3]}")
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=300), _line))
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

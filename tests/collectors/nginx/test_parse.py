@@ -8,22 +8,21 @@ There is no conformance corpus for nginx: the golden files `fixtures/<case>.log`
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.nginx import parse
 from collectors.parsing import ParseError, SourceContext
 from socmon.corpus import corpus_dir
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 
 ACCESS = (
@@ -33,31 +32,20 @@ ACCESS = (
 ERROR = "2016/10/25 14:49:34 [warn] 1#1: *7 upstream timed out, client: 10.1.2.3, server: _"
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CTX) == expected
 
 
@@ -136,18 +124,13 @@ def test_malformed_is_a_parse_error(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-        for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
-            result = _parse_or_reason(message)
-            assert isinstance(result, str) or result["event"]["original"] == message
+    contract.check_binary_garbage(_parse_or_reason, seed=20261123)
 
 
 @pytest.mark.parametrize("cut", [10, 40, 60, 80, 100, len(ACCESS) - 5])
 def test_truncated_line(cut: int) -> None:
     result = _parse_or_reason(ACCESS[:cut])
-    assert isinstance(result, str) or result["event"]["original"] == ACCESS[:cut]
+    contract.assert_reason_or_original(result, ACCESS[:cut])
 
 
 def test_64_kib_line() -> None:
@@ -175,17 +158,7 @@ _line = st.tuples(
 ).map("".join)
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=300), _line))
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

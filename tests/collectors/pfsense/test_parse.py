@@ -12,21 +12,21 @@ the enriched fields (geo, `related.*`, `network.community_id`) are absent,
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.parsing import ParseError, SourceContext
 from collectors.pfsense import parse
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext(tz=timezone(timedelta(hours=-4)))
 NOW = datetime(2022, 8, 1, tzinfo=UTC)
 
@@ -37,36 +37,25 @@ TCP = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, CTX, now=NOW)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, CTX, now=NOW)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CTX, now=NOW) == expected
 
 
 def test_tcp_block_golden_values() -> None:
-    doc = parse(_read_line(FIXTURES / "filterlog_ipv4_tcp_block.log"), CTX, now=NOW)
+    doc = parse(contract.read_line(FIXTURES / "filterlog_ipv4_tcp_block.log"), CTX, now=NOW)
     assert doc["@timestamp"] == "2022-07-03T19:10:30.000-04:00"
     assert doc["event"]["action"] == "block"
     assert doc["event"]["type"] == ["connection", "denied"]
@@ -150,20 +139,18 @@ def test_not_a_pfsense_message(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+    for raw in contract.garbage_bytes(20261123):
         for body in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
             for prefix in ("", "<134>Jul  3 19:10:30 filterlog[1]: ", "<29>Jul  3 1:1:1 openvpn: "):
                 message = prefix + body
                 result = _parse_or_reason(message)
-                assert isinstance(result, str) or result["event"]["original"] == message
+                contract.assert_reason_or_original(result, message)
 
 
 @pytest.mark.parametrize("cut", range(10, len(TCP), 7))
 def test_truncated_line(cut: int) -> None:
     result = _parse_or_reason(TCP[:cut])
-    assert isinstance(result, str) or result["event"]["original"] == TCP[:cut]
+    contract.assert_reason_or_original(result, TCP[:cut])
 
 
 def test_64_kib_line() -> None:
@@ -217,14 +204,7 @@ _line = st.tuples(
 ).map(lambda parts: parts[0] + ",".join(parts[1]))
 
 
-@settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=300), _line))
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

@@ -11,8 +11,6 @@ community ID).
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +18,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.parsing import ParseError, SourceContext
 from collectors.snort import parse
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CHICAGO = SourceContext(tz=ZoneInfo("America/Chicago"))
 NOW = datetime(2022, 10, 1, tzinfo=UTC)
 CTX = SourceContext()
@@ -43,37 +42,26 @@ SYSLOG = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx, now=NOW)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx, now=NOW)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CHICAGO, now=NOW) == expected
 
 
 def test_fast_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "fast_dns_query_outbound.log"), CHICAGO, now=NOW)
+    doc = parse(contract.read_line(FIXTURES / "fast_dns_query_outbound.log"), CHICAGO, now=NOW)
     assert doc["@timestamp"] == "2022-05-30T19:09:28.472-05:00"
     assert doc["event"]["kind"] == "alert"
     assert doc["event"]["severity"] == 2
@@ -156,18 +144,13 @@ def test_not_an_alert_is_a_parse_error(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20240523)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-        for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
-            result = _parse_or_reason(message)
-            assert isinstance(result, str) or result["event"]["original"] == message
+    contract.check_binary_garbage(_parse_or_reason, seed=20240523)
 
 
 @pytest.mark.parametrize("cut", [10, 30, 60, 100, 140, len(FAST) - 3])
 def test_truncated_line(cut: int) -> None:
     result = _parse_or_reason(FAST[:cut])
-    assert isinstance(result, str) or result["event"]["original"] == FAST[:cut]
+    contract.assert_reason_or_original(result, FAST[:cut])
 
 
 def test_truncated_port_still_parses() -> None:
@@ -195,7 +178,7 @@ def test_64_kib_line_is_fast(message: str) -> None:
     started = time.perf_counter()
     result = _parse_or_reason(message)
     assert time.perf_counter() - started < 0.5
-    assert isinstance(result, str) or result["event"]["original"] == message
+    contract.assert_reason_or_original(result, message)
 
 
 def test_huge_numbers_are_not_numbers() -> None:
@@ -229,14 +212,7 @@ _parts = st.sampled_from(
 _line = st.lists(st.one_of(_parts, st.text(max_size=12)), max_size=20).map("".join)
 
 
-@settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=300), _line))
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

@@ -10,21 +10,21 @@ under `sophos.xg` and in what Elastic enriches (GeoIP, community ID).
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.parsing import ParseError, SourceContext
 from collectors.sophos_xg import parse
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 MAPPINGS = [{"serial_number": "1234567890123456", "hostname": "testhost.local"}]
 CORPUS_CTX = SourceContext(extra={"mappings": MAPPINGS, "default": "defaulttest.local"})
 CTX = SourceContext()
@@ -41,37 +41,26 @@ FIREWALL = (
 )
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CORPUS_CTX) == expected
 
 
 def test_allowed_stop_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "firewall_allowed_stop_outbound.log"), CORPUS_CTX)
+    doc = parse(contract.read_line(FIXTURES / "firewall_allowed_stop_outbound.log"), CORPUS_CTX)
     assert doc["@timestamp"] == "2017-01-31T14:16:19.000Z"
     assert doc["event"]["end"] == "2017-01-31T14:16:49.000Z"
     assert doc["event"]["duration"] == 30_000_000_000
@@ -162,12 +151,7 @@ def test_no_pairs_is_a_parse_error(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20240523)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-        for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
-            result = _parse_or_reason(message)
-            assert isinstance(result, str) or result["event"]["original"] == message
+    contract.check_binary_garbage(_parse_or_reason, seed=20240523)
 
 
 def test_truncated_line() -> None:
@@ -264,9 +248,7 @@ _line = st.tuples(
 ).map(lambda parts: parts[0] + " ".join(parts[1]))
 
 
-@settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=300), _line))
 def test_fuzz_parse_error_or_document(message: str) -> None:
     for ctx in (CTX, CORPUS_CTX):

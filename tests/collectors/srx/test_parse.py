@@ -12,44 +12,37 @@ remaining text (`message`) are kept, `client.*`/`server.*` copies and enriched f
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.parsing import ParseError, SourceContext
 from collectors.srx import parse
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 NOW = datetime(2023, 6, 1, tzinfo=UTC)
 FLOW = (FIXTURES / "rt_flow_session_close_snat.log").read_text(encoding="utf-8").removesuffix("\n")
 
 
 def _parse_or_reason(message: str) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, CTX, now=NOW)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, CTX, now=NOW)
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = (FIXTURES / f"{case}.log").read_text(encoding="utf-8").removesuffix("\n")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CTX, now=NOW) == expected
 
 
@@ -85,20 +78,18 @@ def test_not_a_junos_message(message: str) -> None:
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20261123)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+    for raw in contract.garbage_bytes(20261123):
         for body in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
             for prefix in ("", "<14>1 2019-11-14T09:37:51Z h RT_FLOW - X [junos@1 "):
                 message = prefix + body
                 result = _parse_or_reason(message)
-                assert isinstance(result, str) or result["event"]["original"] == message
+                contract.assert_reason_or_original(result, message)
 
 
 @pytest.mark.parametrize("cut", range(5, len(FLOW), 41))
 def test_truncated_line(cut: int) -> None:
     result = _parse_or_reason(FLOW[:cut])
-    assert isinstance(result, str) or result["event"]["original"] == FLOW[:cut]
+    contract.assert_reason_or_original(result, FLOW[:cut])
 
 
 @pytest.mark.parametrize(
@@ -114,7 +105,7 @@ def test_long_and_pathological_lines(message: str) -> None:
     started = time.perf_counter()
     result = _parse_or_reason(message)
     assert time.perf_counter() - started < 1.0
-    assert isinstance(result, str) or result["event"]["original"] == message
+    contract.assert_reason_or_original(result, message)
     json.dumps(result, allow_nan=False)
 
 
@@ -143,14 +134,7 @@ _line = st.tuples(
 ).map(lambda parts: parts[0] + " ".join(parts[1]) + parts[2])
 
 
-@settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=300), _line))
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)

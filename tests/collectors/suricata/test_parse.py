@@ -12,21 +12,21 @@ registered domain).
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.parsing import ParseError, SourceContext
 from collectors.suricata import parse
+from tests.collectors import parser_contract as contract
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES = sorted(path.name.removesuffix(".log") for path in FIXTURES.glob("*.log"))
+CASES = contract.golden_case_names(FIXTURES)
 CTX = SourceContext()
 
 ALERT: dict[str, Any] = {
@@ -54,37 +54,26 @@ def _line(record: dict[str, Any]) -> str:
     return json.dumps(record)
 
 
-def _read_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").removesuffix("\n")
-
-
 def _parse_or_reason(message: str, ctx: SourceContext = CTX) -> dict[str, Any] | str:
-    """The document, or the ParseError reason; any other exception fails the test."""
-    try:
-        return parse(message, ctx)
-    except ParseError as error:
-        return str(error)
+    return contract.parse_or_reason(parse, message, ctx)
 
 
 # --------------------------------------------------------------------------- golden files
 
 
 def test_golden_cases_exist() -> None:
-    assert len(CASES) >= 3
-    for case in CASES:
-        assert (FIXTURES / f"{case}.ecs.json").is_file(), case
+    contract.assert_golden_cases_exist(FIXTURES, CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str) -> None:
-    message = _read_line(FIXTURES / f"{case}.log")
-    expected = json.loads((FIXTURES / f"{case}.ecs.json").read_text(encoding="utf-8"))
+    message, expected = contract.load_golden(FIXTURES, case)
     assert parse(message, CTX) == expected
 
 
 def test_flow_golden_values() -> None:
     """The hand-checked values of one golden document, spelled out."""
-    doc = parse(_read_line(FIXTURES / "flow_ipv6_new.log"), CTX)
+    doc = parse(contract.read_line(FIXTURES / "flow_ipv6_new.log"), CTX)
     assert doc["@timestamp"] == "2018-07-05T19:51:54.001Z"
     assert doc["event"]["type"] == ["connection", "start"]
     assert doc["event"]["duration"] == 0
@@ -179,16 +168,11 @@ def test_wrong_types_are_left_in_the_vendor_namespace(record: dict[str, Any]) ->
 
 
 def test_binary_garbage() -> None:
-    rng = random.Random(20240523)
-    for _ in range(50):
-        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-        for message in (raw.decode("latin-1"), raw.decode("utf-8", "replace")):
-            result = _parse_or_reason(message)
-            assert isinstance(result, str) or result["event"]["original"] == message
+    contract.check_binary_garbage(_parse_or_reason, seed=20240523)
 
 
 def test_truncated_record() -> None:
-    line = _read_line(FIXTURES / "alert_tls_allowed.log")
+    line = contract.read_line(FIXTURES / "alert_tls_allowed.log")
     for cut in (1, 20, len(line) // 2, len(line) - 1):
         assert isinstance(_parse_or_reason(line[:cut]), str)
 
@@ -206,7 +190,7 @@ def test_64_kib_line(message: str) -> None:
     started = time.perf_counter()
     result = _parse_or_reason(message)
     assert time.perf_counter() - started < 0.5
-    assert isinstance(result, str) or result["event"]["original"] == message
+    contract.assert_reason_or_original(result, message)
 
 
 # --------------------------------------------------------------------------- fuzz
@@ -254,14 +238,7 @@ _values = st.recursive(
 _records = st.dictionaries(_keys, _values, max_size=12).map(json.dumps)
 
 
-@settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@contract.FUZZ_SETTINGS
 @given(st.one_of(st.text(max_size=200), _records))
 def test_fuzz_parse_error_or_document(message: str) -> None:
-    result = _parse_or_reason(message)
-    if isinstance(result, str):
-        assert result
-        return
-    assert result["event"]["original"] == message
-    json.dumps(result, allow_nan=False)
+    contract.assert_document_or_parse_error(_parse_or_reason(message), message)
