@@ -523,3 +523,12 @@ def year_for_month(month: int, tz: tzinfo, now: datetime | None = None) -> int:
     if month == 1 and local_now.month == 12:
         return local_now.year + 1
     return local_now.year
+
+
+# English month abbreviations -> 1..12 (BSD syslog, Cisco, Apache, Snort timestamps).
+MONTHS: dict[str, int] = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}

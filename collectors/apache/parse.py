@@ -21,7 +21,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.ecs import normalize_ip
+from collectors.ecs import MONTHS, normalize_ip
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 from collectors.syslog.parse import parse as parse_syslog
 
@@ -46,12 +46,7 @@ _ERROR_RE = re.compile(
     re.S,
 )
 _SYSLOG_START_RE = re.compile(r"<\d{1,3}>|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |\d{4}-\d\d-\d\dT")
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
+_MONTHS = MONTHS
 
 
 def _unescape(text: str) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 
 from collectors.ecs import (
     IANA_PROTOCOLS,
+    MONTHS,
     format_timestamp,
     iana_protocol_name,
     normalize_ip,
@@ -51,12 +52,7 @@ _MAX_PARSED = 4096
 
 # `%ASA-6-302013:`, `%FTD-session-5-106100:`, `%ASA-6-302016 ` (colon missing on old images).
 _LABEL_RE = re.compile(r"%(?P<prefix>[A-Z]+)-(?:[^0-9\s%-]+-)?(?P<sev>\d)-(?P<id>\d+)?:?\s*")
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
+_MONTHS = MONTHS
 _DATE_RE = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2})"
     r"(?: (?P<year>\d{4}))? (?P<time>\d\d:\d\d:\d\d(?:\.\d{1,9})?)"

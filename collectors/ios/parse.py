@@ -29,7 +29,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from collectors.ecs import format_timestamp, normalize_ip, year_for_month, zone_name
+from collectors.ecs import MONTHS, format_timestamp, normalize_ip, year_for_month, zone_name
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "cisco_ios.log"
@@ -59,12 +59,7 @@ _MNEMONIC_RE = re.compile(
     r"%(?P<facility>[^%\s]{1,64}?)-(?P<severity>\d{1,3})-(?P<code>[^:\s]{1,64}?):\s+"
     r"(?:\w{0,62}\d(?:/\d+)?:\s+)?(?:[A-Za-z0-9_]{1,64}:\s+)?"
 )
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
+_MONTHS = MONTHS
 _ZONES: dict[str, tzinfo] = {
     "UTC": UTC,
     "GMT": UTC,

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from collectors.ecs import format_timestamp, normalize_ip
+from collectors.ecs import MONTHS, format_timestamp, normalize_ip
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "iptables.log"
@@ -39,12 +39,7 @@ _UBIQUITI_RE = re.compile(
     r" *\[(?P<rule_set>[^\]\s]+)-(?P<rule_number>[^\]\s-]+)-(?P<action>[ADR])\] *"
 )
 _UBIQUITI_ACTIONS = {"A": "accept", "D": "drop", "R": "reject"}
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
+_MONTHS = MONTHS
 _DENIED_WORDS = ("drop", "deny", "reject", "block")
 _ALLOWED_WORDS = ("accept", "allow", "pass")
 _TRANSPORTS = {"icmpv6": "ipv6-icmp"}

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from collectors.ecs import format_timestamp, normalize_ip, year_for_month
+from collectors.ecs import MONTHS, format_timestamp, normalize_ip, year_for_month
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "pfsense.log"
@@ -35,12 +35,7 @@ _RFC5424_RE = re.compile(
     r"<(?P<pri>\d{1,3})>1 (?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)) "
     r"(?P<host>\S+) (?P<program>\S+) (?P<pid>\S+) \S+ (?:-|\[.*?\]) ?"
 )
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
+_MONTHS = MONTHS
 _DIRECTIONS = {"in": "inbound", "out": "outbound"}
 _ACTION_TYPES = {"block": "denied", "reject": "denied", "pass": "allowed"}
 _MAX_NUMBER_TEXT = 19

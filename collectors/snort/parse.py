@@ -23,7 +23,7 @@ import re
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from collectors.ecs import format_timestamp, network_direction, normalize_ip, year_for_month
+from collectors.ecs import MONTHS, format_timestamp, network_direction, normalize_ip, year_for_month
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "snort.log"
@@ -51,12 +51,7 @@ _SYSLOG_RE = re.compile(
     + _HEADER
     + _BODY
 )
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
+_MONTHS = MONTHS
 _TRANSPORT_NUMBERS = {"tcp": "6", "udp": "17", "icmp": "1", "ipv6-icmp": "58", "sctp": "132"}
 _MAX_LONG = 2**63 - 1
 _MAX_PID = 2**31 - 1

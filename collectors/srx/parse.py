@@ -25,7 +25,13 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from collectors.ecs import format_timestamp, iana_protocol_name, normalize_ip, year_for_month
+from collectors.ecs import (
+    MONTHS,
+    format_timestamp,
+    iana_protocol_name,
+    normalize_ip,
+    year_for_month,
+)
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 
 DATASET = "juniper_srx.log"
@@ -43,12 +49,7 @@ _SD_RE = re.compile(
     r"(?P<params>(?:\s+[\w.-]+=(?:\"(?:[^\"\\]|\\.)*\"|[^\s\]\"][^\s\]]*|))*)\s*\]"
 )
 _PARAM_RE = re.compile(r"([\w.-]+)=(?:\"((?:[^\"\\]|\\.)*)\"|([^\s\]]*))")
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
+_MONTHS = MONTHS
 _LEVELS = (
     "emergency",
     "alert",

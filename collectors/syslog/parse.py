@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.ecs import year_for_month
+from collectors.ecs import MONTHS, year_for_month
 from collectors.parsing import EcsDoc, ParseError, SourceContext
 from socmon.errors import ConfigError
 
@@ -29,12 +29,7 @@ _RFC3164_LOOSE = re.compile(
 )
 _SD_ELEMENT = re.compile(r'\[(?P<id>[^\s\]=]+)(?P<params>(?: [^\s=\]]+="(?:[^"\\\]]|\\.)*")*)\]')
 _SD_PARAM = re.compile(r'([^\s=\]]+)="((?:[^"\\\]]|\\.)*)"')
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
-    )
-}
+_MONTHS = MONTHS
 # systemd unit start/stop lines, as Elastic's `system.syslog` pipeline maps them ("Stopped
 # target X." is a target, not a service, and stays unmapped).
 _SYSTEMD_SERVICE = re.compile(r"(Started|Stopped) (?!target )")

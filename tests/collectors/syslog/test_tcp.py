@@ -332,9 +332,11 @@ async def test_backpressure_stalls_the_sender_and_loses_nothing(
     """A full spool stops reading: the sender's sendall blocks until a consumer commits."""
     pad = "x" * 150
     lines = [
-        f"<13>Jan  1 00:00:00 web01 app[1]: line {i:06d} {pad}\n".encode() for i in range(12_000)
+        f"<13>Jan  1 00:00:00 web01 app[1]: line {i:06d} {pad}\n".encode() for i in range(48_000)
     ]
-    payload = b"".join(lines)  # 2.4 MB: more than the spool cap plus every buffer on the way
+    # 9.6 MB: more than the spool cap plus every buffer on the way (loopback receive buffers
+    # autotune to several MB, so a smaller payload can fit in them and never stall).
+    payload = b"".join(lines)
     progress = {"sent": 0}
     done = threading.Event()
 
