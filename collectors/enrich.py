@@ -1,21 +1,39 @@
-"""Enrichment: inventory context for source and destination, direction from zones, Community ID.
+"""Enrichment: inventory context for source, destination and observer, direction from zones,
+Community ID, threat-intel matches.
 
 Adds `socmon.source.*` / `socmon.destination.*` (asset, zone, site, information systems,
 owner unit, security level), `socmon.unit` (the unit that owns the event: the destination's,
-else the source's — what API scoping filters on), `socmon.level`, `network.direction` from
+else the source's, else the reporting device's — what API scoping filters on), `socmon.level`
+(the highest level among source and destination, else the device's), `network.direction` from
 the inventory's zones when the parser did not set one, and `network.community_id` (v1) for
-TCP/UDP/ICMP flows. Pure given the inventory; no I/O.
+TCP/UDP/ICMP flows.
+
+The reporting device (the firewall, router or server that sent the log) is looked up by
+`observer.ip`, else by the syslog sender (`log.source.address`), else by name
+(`observer.hostname`, `observer.name`; `host.name`, `host.hostname` only when the parser set no
+`observer`, i.e. the host reported its own log). When the inventory knows
+it: `socmon.observer.*` (the same context as for source/destination), and `observer.name`,
+`observer.type` (ECS values: firewall, router, switch, ids, ips, proxy, server... from the
+asset's `kind`, else its `role`), `observer.vendor` / `observer.product` from the asset only
+where the parser set none, `observer.ip` (the sender) where the parser set none.
+
+With a `ThreatIntel` (`collectors.intel`), matches become `threat.enrichments` and the tag
+`threat-intel`. Pure given the inventory and the indicators; no I/O.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import socket
 import struct
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from inventory import IpContext, IpLookup
+from collectors.intel import ThreatIntel, add_matches
+from inventory import Asset, IpContext, IpLookup
 from socmon.ecs import get_field, set_field
 
 _PROTO = {"tcp": 6, "udp": 17, "sctp": 132}
@@ -71,16 +89,150 @@ def _direction(src: IpContext | None, dst: IpContext | None) -> str:
     return "external"
 
 
+# Asset kind (or role) -> ECS `observer.type` (ECS lists no fixed set; these follow its examples).
+_OBSERVER_TYPES = {
+    "firewall": "firewall",
+    "fw": "firewall",
+    "ngfw": "firewall",
+    "utm": "firewall",
+    "waf": "firewall",
+    "router": "router",
+    "switch": "switch",
+    "l3-switch": "switch",
+    "ids": "ids",
+    "ips": "ips",
+    "proxy": "proxy",
+    "load-balancer": "load-balancer",
+    "vpn": "vpn",
+    "wireless-controller": "wireless-controller",
+    "sensor": "sensor",
+    "server": "server",
+    "database": "server",
+    "web": "server",
+    "domain-controller": "server",
+    "mail": "server",
+    "workstation": "host",
+    "endpoint": "host",
+}
+_OBSERVER_NAMES = ("observer.hostname", "observer.name")
+# A log with no `observer` from its parser comes from the host itself (server, endpoint);
+# otherwise `host.*` may describe another machine (FortiGate puts the client PC there).
+_HOST_NAMES = ("host.name", "host.hostname")
+
+
+@dataclass(frozen=True)
+class _Device:
+    """A reporting device found in the inventory, with what every event from it gets."""
+
+    ctx: IpContext
+    name: str
+    type: str | None
+    vendor: str | None
+    product: str | None
+    fields: dict[str, object]  # socmon.observer (copied per event)
+    address: str | None = None  # canonical, when found by address
+
+
+def observer_type(asset: Asset) -> str | None:
+    """ECS `observer.type` for an asset: from its kind, else from its role."""
+    for value in (asset.kind, asset.role):
+        if value:
+            key = value.strip().lower().replace("_", "-").replace(" ", "-")
+            return _OBSERVER_TYPES.get(key, key)
+    return None
+
+
+def _sender_ip(address: str) -> str:
+    """The address part of a sender, `ip:port` (`RawMessage.sender`) or `[v6]:port`."""
+    if address.startswith("["):
+        return address[1 : address.find("]")]
+    return address.rsplit(":", 1)[0] if ":" in address else address
+
+
+def _device(asset: Asset, ctx: IpContext, address: str | None = None) -> _Device:
+    return _Device(
+        ctx=ctx,
+        name=asset.name,
+        type=observer_type(asset),
+        vendor=asset.vendor,
+        product=asset.product,
+        fields=ctx.as_fields(),
+        address=address,
+    )
+
+
 class Enricher:
-    def __init__(self, lookup: IpLookup | None = None) -> None:
+    def __init__(self, lookup: IpLookup | None = None, intel: ThreatIntel | None = None) -> None:
         self.lookup = lookup
+        self.intel = intel
+        self._by_ip = lru_cache(maxsize=4096)(self._observer_by_ip)
+        self._by_name = lru_cache(maxsize=4096)(self._observer_by_name)
+
+    def _observer_by_ip(self, ip: str) -> _Device | None:
+        assert self.lookup is not None
+        asset = self.lookup.asset(ip)
+        if asset is None:
+            return None
+        canonical = str(ipaddress.ip_address(ip))  # the asset lookup accepted it
+        ctx = self.lookup.lookup(canonical) or self.lookup.asset_context(asset)
+        return _device(asset, ctx, canonical)
+
+    def _observer_by_name(self, name: str) -> _Device | None:
+        assert self.lookup is not None
+        asset = self.lookup.asset_by_hostname(name)
+        return _device(asset, self.lookup.asset_context(asset)) if asset is not None else None
+
+    def observer(self, doc: dict[str, Any]) -> IpContext | None:
+        """Find the reporting device in the inventory and fill `observer.*`, `socmon.observer`."""
+        found: _Device | None = None
+        ips = get_field(doc, "observer.ip")
+        for ip in ips if isinstance(ips, list) else [ips] if ips else []:
+            found = self._by_ip(str(ip))
+            if found is not None:
+                break
+        from_sender = False
+        if found is None and not ips:
+            address = get_field(doc, "log.source.address")
+            if address:
+                found = self._by_ip(_sender_ip(str(address)))
+                from_sender = found is not None
+        if found is None:
+            names = _OBSERVER_NAMES if "observer" in doc else _OBSERVER_NAMES + _HOST_NAMES
+            for field in names:
+                name = get_field(doc, field)
+                if isinstance(name, str) and name:
+                    found = self._by_name(name)
+                    if found is not None:
+                        break
+        if found is None:
+            return None
+        observer = doc.get("observer")
+        if not isinstance(observer, dict):
+            observer = doc["observer"] = {}
+        if from_sender and found.address is not None:
+            observer["ip"] = [found.address]
+        observer.setdefault("name", found.name)
+        if found.type is not None:
+            observer.setdefault("type", found.type)
+        if found.vendor and not observer.get("vendor"):
+            observer["vendor"] = found.vendor
+        if found.product and not observer.get("product"):
+            observer["product"] = found.product
+        socmon = doc.get("socmon")
+        if not isinstance(socmon, dict):
+            socmon = doc["socmon"] = {}
+        socmon["observer"] = dict(found.fields)
+        return found.ctx
 
     def enrich(self, doc: dict[str, Any]) -> None:
         cid = community_id(doc)
         if cid is not None:
             set_field(doc, "network.community_id", cid)
+        if self.intel is not None:
+            add_matches(doc, self.intel.match(doc))
         if self.lookup is None:
             return
+        device = self.observer(doc)
         contexts: dict[str, IpContext | None] = {}
         for side in ("source", "destination"):
             ip = get_field(doc, f"{side}.ip")
@@ -89,14 +241,16 @@ class Enricher:
             if ctx is not None:
                 set_field(doc, f"socmon.{side}", ctx.as_fields())
         src, dst = contexts["source"], contexts["destination"]
-        if src is None and dst is None:
-            return
-        owner = dst if dst is not None and dst.unit else src
-        if owner is not None and owner.unit:
+        owner = next((c for c in (dst, src, device) if c is not None and c.unit), None)
+        if owner is not None:
             set_field(doc, "socmon.unit", owner.unit)
         levels = [c.level for c in (src, dst) if c is not None and c.level is not None]
+        if not levels and device is not None and device.level is not None:
+            levels = [device.level]
         if levels:
             set_field(doc, "socmon.level", max(levels))
+        if src is None and dst is None:
+            return
         if (
             get_field(doc, "network.direction") is None
             and get_field(doc, "source.ip")

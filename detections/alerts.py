@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from detections.sigma.matcher import CompiledRule
+from socmon.ecs import set_field
+
+if TYPE_CHECKING:
+    from detections.correlation import CorrelationHit
 
 # Elastic Security's risk scores per Sigma level, used as event.severity.
 SEVERITY_SCORE = {"informational": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
@@ -107,4 +113,69 @@ def build_alert(rule: CompiledRule, event: Mapping[str, Any]) -> dict[str, Any]:
         event_id=event_id,
         fields=fields,
         rule_path=str(rule.path) if rule.path else None,
+    )
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def correlation_alert_id(hit: CorrelationHit) -> str:
+    """Deterministic: the same correlation, group and contributing events give the same id."""
+    body = orjson.dumps(
+        [hit.correlation.id, hit.group, hit.first, hit.last, list(hit.event_ids)],
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+        default=str,
+    )
+    return hashlib.blake2b(body, digest_size=20).hexdigest()
+
+
+def build_correlation_alert(hit: CorrelationHit) -> dict[str, Any]:
+    """One alert document for a correlation that fired for one group.
+
+    The group-by values are set at their field paths (``source.ip`` → ``{"source": {"ip":
+    …}}``) and listed in ``socmon.alert.group_by``, so incidents group correlation alerts as
+    they group single-rule alerts. ``@timestamp`` is the last contributing event's time;
+    ``event.start``/``event.end`` span the contributing events; ``socmon.correlation`` holds
+    the type, count, group, referenced rule ids and up to 100 contributing event ids.
+    """
+    corr = hit.correlation
+    fields: dict[str, Any] = {}
+    for name, value in hit.group.items():
+        set_field(fields, name, value)
+    correlation: dict[str, Any] = {
+        "type": corr.type,
+        "count": hit.count,
+        "condition": {corr.op: corr.count},
+        "timespan": corr.timespan,
+        "group": dict(hit.group),
+        "first": _iso(hit.first),
+        "last": _iso(hit.last),
+        "rules": list(hit.rule_ids),
+        "event_ids": list(hit.event_ids),
+    }
+    if corr.value_field:
+        correlation["field"] = corr.value_field
+        correlation["values"] = list(hit.values)
+    socmon = fields.get("socmon")
+    fields["socmon"] = {**(socmon if isinstance(socmon, dict) else {}), "correlation": correlation}
+    event = fields.get("event")
+    fields["event"] = {
+        **(event if isinstance(event, dict) else {}),
+        "start": _iso(hit.first),
+        "end": _iso(hit.last),
+    }
+    aid = correlation_alert_id(hit)
+    return make_alert(
+        alert_id=aid,
+        rule_id=corr.id,
+        title=corr.title,
+        level=corr.level,
+        tags=corr.tags,
+        group_by=corr.group_by,
+        timestamp=_iso(hit.last),
+        event_id=hit.event_ids[-1] if hit.event_ids else "",
+        ruleset="sigma-correlation",
+        fields=fields,
+        rule_path=str(corr.path) if corr.path else None,
     )

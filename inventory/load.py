@@ -26,6 +26,20 @@ def _cidrs(values: Any, where: str, path: Path) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _optional_text(value: Any) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def _hostnames(values: Any, where: str, path: Path) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise InventoryError(f"{where}: expected a list of host names", Location(path))
+    return tuple(v.strip().lower() for v in values)
+
+
 def load_inventory(path: Path) -> Inventory:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -74,8 +88,12 @@ def load_inventory(path: Path) -> Inventory:
                 role=str(a.get("role", "server")),
                 zone=a.get("zone"),
                 systems=tuple(str(c) for c in a.get("systems", [])),
+                kind=_optional_text(a.get("kind")),
+                vendor=_optional_text(a.get("vendor")),
+                product=_optional_text(a.get("product")),
+                hostnames=_hostnames(a.get("hostnames"), f"assets[{i}].hostnames", path),
             )
-            for a in data.get("assets", [])
+            for i, a in enumerate(data.get("assets", []))
         )
     except KeyError as e:
         raise InventoryError(f"missing key {e.args[0]!r}", Location(path)) from e

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, TypeVar
 
-from inventory.model import InfoSystem, Inventory, Zone
+from inventory.model import Asset, InfoSystem, Inventory, Zone
 
 T = TypeVar("T")
 
@@ -64,12 +64,40 @@ class IpLookup:
     def __init__(self, inventory: Inventory, cache_size: int = 65536) -> None:
         self.inventory = inventory
         self.assets = {ip: a for a in inventory.assets for ip in a.ips}
+        self.hosts: dict[str, Asset] = {}
+        for a in inventory.assets:  # the first asset to claim a name keeps it
+            for name in (a.name.lower(), *a.hostnames):
+                self.hosts.setdefault(name, a)
         self.zones: _Ranges[Zone] = _Ranges([(c, z) for z in inventory.zones for c in z.cidrs])
         self.system_ranges: _Ranges[InfoSystem] = _Ranges(
             [(c, s) for s in inventory.systems for c in s.public_ranges]
         )
         self.zone_by_name = {z.name: z for z in inventory.zones}
         self.lookup = lru_cache(maxsize=cache_size)(self._lookup)
+
+    def asset(self, ip: str) -> Asset | None:
+        """The asset that owns exactly this address (canonical text form), if any."""
+        found = self.assets.get(ip)
+        if found is not None or ":" not in ip:
+            return found
+        try:  # IPv6 written another way
+            return self.assets.get(str(ipaddress.ip_address(ip)))
+        except ValueError:
+            return None
+
+    def asset_by_hostname(self, name: str) -> Asset | None:
+        """The asset named `name` (its inventory name or one of its host names, any case);
+        a fully qualified name also matches by its first label."""
+        key = name.strip().lower()
+        found = self.hosts.get(key)
+        if found is None and "." in key:
+            found = self.hosts.get(key.split(".", 1)[0])
+        return found
+
+    def asset_context(self, asset: Asset) -> IpContext:
+        """The context of an asset known by name rather than by address."""
+        zone = self.zone_by_name.get(asset.zone) if asset.zone else None
+        return self._context(asset, zone, None)
 
     def _lookup(self, ip: str) -> IpContext | None:
         try:
@@ -81,6 +109,11 @@ class IpLookup:
         system_by_range = self.system_ranges.find(addr.version, int(addr))
         if asset is None and zone is None and system_by_range is None:
             return None
+        return self._context(asset, zone, system_by_range)
+
+    def _context(
+        self, asset: Asset | None, zone: Zone | None, system_by_range: InfoSystem | None
+    ) -> IpContext:
         codes = list(asset.systems) if asset else []
         if system_by_range is not None and system_by_range.code not in codes:
             codes.append(system_by_range.code)

@@ -42,12 +42,20 @@ class InfoSystem:
 
 @dataclass(frozen=True)
 class Asset:
+    """A device or server. `kind` (firewall, router, switch, server, ids, proxy...), `vendor`,
+    `product` and `hostnames` (lower case) describe it when it reports logs itself: the
+    enrichment fills `observer.*` from them."""
+
     name: str
     ips: tuple[str, ...]
     unit: str
     role: str = "server"
     zone: str | None = None
     systems: tuple[str, ...] = ()
+    kind: str | None = None
+    vendor: str | None = None
+    product: str | None = None
+    hostnames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,21 @@ ROLES = {
     "drill": {"vi": "Đội diễn tập", "en": "Drill team"},
 }
 
+# What became of a detection rule (detections/catalog.py).
+RULE_STATUS = {
+    "compiled": {"vi": "Đang hoạt động", "en": "Active"},
+    "unsupported": {"vi": "Không hỗ trợ", "en": "Unsupported"},
+    "error": {"vi": "Lỗi", "en": "Error"},
+    "disabled": {"vi": "Đã tắt", "en": "Disabled"},
+    "filtered": {"vi": "Bị loại theo chính sách", "en": "Filtered out by policy"},
+}
+
+RULE_KIND = {
+    "detection": {"vi": "Luật phát hiện", "en": "Detection rule"},
+    "correlation": {"vi": "Luật tương quan", "en": "Correlation rule"},
+    "filter": {"vi": "Bộ lọc chung", "en": "Global filter"},
+}
+
 
 def label(table: dict[str, dict[str, str]], code: str | None) -> dict[str, str] | None:
     """Both labels of `code`, or None for an unknown / empty code."""

@@ -163,8 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_audit_verify
     )
     from collectors.windows.cli import add_import_parser
+    from detections.catalog import add_rules_parser
+    from detections.hunt import add_hunt_parser
+    from detections.match import add_match_parser
+    from detections.regress import add_regress_parser
 
     add_import_parser(sub)
+    add_match_parser(sub)
+    add_hunt_parser(sub)
+    add_regress_parser(add_rules_parser(sub))
     return parser
 
 

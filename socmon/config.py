@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     syslog_parser: str = "auto"
     sources: list[dict[str, Any]] = Field(default_factory=list)
     inventory_file: Path | None = None  # YAML inventory core (units, zones, systems, assets)
+    intel_file: Path | None = None  # threat-intel indicators (CSV or YAML), matched at enrichment
     source_silence_seconds: int = Field(default=900, ge=10)
 
     # Spool.
@@ -95,12 +96,28 @@ class Settings(BaseSettings):
 
     # Detection.
     rules_dirs: list[Path] = Field(default_factory=list)
+    # Which loaded rules run, and their false-positive exceptions (detections.catalog.RulePolicy:
+    # statuses, min_level, logsources, tags, enabled, disabled, tuning). Checked at start-up.
+    rules_policy: dict[str, Any] = Field(default_factory=dict)
+    # Values for Sigma placeholders (`%name%` with |expand), e.g. {"admin_users": ["root"]}.
+    sigma_placeholders: dict[str, list[str]] = Field(default_factory=dict)
+    # How far behind the newest event time a match may arrive and still count for correlation.
+    correlation_lateness_seconds: float = Field(default=300.0, ge=0)
     incident_window_seconds: int = Field(default=3600, ge=1)
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("rules_policy")
+    @classmethod
+    def _rules_policy(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:  # checked here so a bad policy stops start-up with its reason, not a rule later
+            from detections.catalog import RulePolicy
+
+            RulePolicy.model_validate(v)
+        return v
 
     @classmethod
     def settings_customise_sources(

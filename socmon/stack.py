@@ -18,6 +18,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -29,6 +30,9 @@ from socmon.logging import kv
 from socmon.spool import Spool
 from socmon.store import Store
 from socmon.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from detections.catalog import RuleCatalog
 
 log = logging.getLogger("socmon.stack")
 
@@ -49,6 +53,7 @@ class Stack:
     store: Store | None = None
     db: Database | None = None
     spools: dict[str, Spool] = field(default_factory=dict)
+    catalog: RuleCatalog | None = None  # the running rules (collect role), shown by the API
 
     def open(self) -> None:
         """Start the embedded store if needed, connect, install templates, migrate, open spools."""
@@ -102,7 +107,10 @@ class Stack:
         from collectors.base import CollectorContext, build_collectors
         from collectors.enrich import Enricher
         from collectors.health import SourceHealth, publish_health
-        from detections import DetectStage, load_matcher
+        from collectors.intel import IndicatorSet
+        from detections import BUILTIN_RULES, DetectStage
+        from detections.catalog import RuleCatalog, RulePolicy
+        from detections.correlation import CorrelationEngine
         from inventory import IpLookup, load_inventory
 
         s = self.settings
@@ -111,11 +119,23 @@ class Stack:
         events, alerts = self.spools["events"], self.spools["alerts"]
         health = SourceHealth(host=socket.gethostname())
         enricher = Enricher(
-            IpLookup(load_inventory(s.inventory_file)) if s.inventory_file else None
+            IpLookup(load_inventory(s.inventory_file)) if s.inventory_file else None,
+            IndicatorSet.load(s.intel_file) if s.intel_file else None,
         )
         pipeline = Pipeline(events, health, enricher)
         collectors = build_collectors(s.effective_sources)
-        matcher, _ruleset, _report = load_matcher(s.rules_dirs)
+        catalog = RuleCatalog.load(
+            [BUILTIN_RULES, *s.rules_dirs],
+            RulePolicy.model_validate(s.rules_policy),
+            placeholders=s.sigma_placeholders,
+        )
+        assert catalog.ruleset is not None
+        engine, correlations = CorrelationEngine.from_ruleset(
+            catalog.ruleset, catalog.compiled_rules(), lateness=s.correlation_lateness_seconds
+        )
+        catalog.report_correlation_report(correlations)
+        self.catalog = catalog
+        log.info("rules ready %s", kv(**catalog.counts()))
         deadletters = s.data_dir / "deadletter"
         state_root = s.data_dir / "state"
 
@@ -130,7 +150,10 @@ class Stack:
 
             sup.add(f"source:{collector.type_name}:{i}", run_collector)
         sup.add("ship_events", Shipper(events, store, events_target(store), deadletters).run)
-        sup.add("detect", DetectStage(events, alerts, matcher).run)
+        sup.add(
+            "detect",
+            DetectStage(events, alerts, catalog.matcher, correlations=engine, catalog=catalog).run,
+        )
         sup.add(
             "ship_alerts", Shipper(alerts, store, lambda _doc: store.alerts_target, deadletters).run
         )
@@ -163,7 +186,11 @@ class Stack:
 
         sup.add("silent_sources", run_silence)
         app = create_app(
-            db, store, embedded=self.embedded is not None, silence_seconds=s.source_silence_seconds
+            db,
+            store,
+            embedded=self.embedded is not None,
+            silence_seconds=s.source_silence_seconds,
+            catalog=self.catalog,
         )
         server = _Server(
             uvicorn.Config(

@@ -180,6 +180,10 @@ def _ubiquiti(match: re.Match[str], doc: EcsDoc, iptables: dict[str, Any]) -> st
 
 _PAIR_FINDALL = re.compile(r"(?<!\S)([A-Za-z]+)=(\S*)").findall
 _FLAG_FINDALL = re.compile(r"(?<!\S)([A-Z]{2,3})(?!\S)").findall
+# The same two for text whose only whitespace is the space, given with a space in front: the
+# leading literal lets the regex engine jump from space to space.
+_SPACED_PAIR_FINDALL = re.compile(r" ([A-Za-z]+)=([^ ]*)").findall
+_SPACED_FLAG_FINDALL = re.compile(r" ([A-Z]{2,3})(?![^ ])").findall
 _EMBEDDED_RE = re.compile(r"(?:^|\s)\[")
 _KEY_RE = re.compile(r"(?:^|(?<=[\s\]]))[A-Z]+=")
 
@@ -224,11 +228,16 @@ def _fields(text: str, doc: EcsDoc, iptables: dict[str, Any]) -> None:
         embedded = _EMBEDDED_RE.search(text)
         if embedded is not None:
             text = text[: embedded.start()]
-    pairs = _PAIR_FINDALL(text)
+    if text.isascii() and text.isprintable():  # no whitespace but the space
+        spaced = " " + text
+        pairs = _SPACED_PAIR_FINDALL(spaced)
+        flags = _SPACED_FLAG_FINDALL(spaced)
+    else:
+        pairs = _PAIR_FINDALL(text)
+        flags = _FLAG_FINDALL(text)
     # The first occurrence of a key describes the packet; a repeated LEN or ID belongs to the
     # UDP or ICMP header.
     values = dict(reversed(pairs))
-    flags = _FLAG_FINDALL(text)
     source: dict[str, Any] = {}
     destination: dict[str, Any] = {}
     network: dict[str, Any] = {}

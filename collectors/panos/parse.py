@@ -23,6 +23,8 @@ from __future__ import annotations
 import csv
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 from collectors.ecs import format_timestamp, normalize_ip, wallclock_timestamp
@@ -279,6 +281,23 @@ _PATHS: dict[str, tuple[str, ...]] = {
 _NAT_COLUMNS = frozenset(
     ("source.nat.ip", "destination.nat.ip", "source.nat.port", "destination.nat.port")
 )
+# The dotted column names (and those `_build` adds), split.
+_DOTTED_PATHS = {
+    name: parts
+    for name, parts in (
+        *_PATHS.items(),
+        *((name, tuple(name.split("."))) for name in ("source.user", "destination.user")),
+        *((name, tuple(name.split("."))) for name in ("threat.id", "threat.name")),
+    )
+    if len(parts) > 1
+}
+# `_TO_ECS` as (column, ECS path split, NAT column?), and its columns alone (to select in C).
+_TO_ECS_PLAN = tuple((column, _PATHS[field], column in _NAT_COLUMNS) for column, field in _TO_ECS)
+_TO_ECS_COLUMNS = tuple(column for column, _ in _TO_ECS)
+# The header columns kept (the others start with "_"), and a getter for their values.
+_HEADER_KEPT = tuple(name for name in _HEADER if name[0] != "_")
+_HEADER_VALUES = itemgetter(*(i for i, name in enumerate(_HEADER) if name[0] != "_"))
+_VALUE = itemgetter(1)
 _IP_COLUMNS = frozenset(("source.ip", "destination.ip", "source.nat.ip", "destination.nat.ip"))
 _SEVERITIES = {"critical": 1, "high": 2, "medium": 3, "low": 4, "informational": 5}
 _TRAFFIC_ACTIONS = {
@@ -410,7 +429,18 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
     if "." not in path:
         target[path] = value
         return
-    parts = _PATHS.get(path) or tuple(path.split("."))
+    _put_parts(target, _PATHS.get(path) or tuple(path.split(".")), value)
+
+
+def _put_parts(target: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
+    """`target[a][b][c] = value` for `parts` ("a", "b", "c")."""
+    if len(parts) == 2:
+        first, last = parts
+        node = target.get(first)
+        if not isinstance(node, dict):
+            node = target[first] = {}
+        node[last] = value
+        return
     node = target
     *parents, last = parts
     for part in parents:
@@ -431,11 +461,10 @@ def _build(
     ctx: SourceContext,
 ) -> EcsDoc:
     tz = ctx.tz
-    values: dict[str, Any] = {}
-    for name, value in zip(_HEADER, row, strict=False):
-        if value and name[0] != "_":
-            values[name] = value
-    values.update(pair for pair in zip(columns, row[7:], strict=False) if pair[1])
+    # Non-empty columns only, selected in C.
+    header = zip(_HEADER_KEPT, _HEADER_VALUES(row), strict=True)
+    values: dict[str, Any] = dict(filter(_VALUE, header))
+    values.update(filter(_VALUE, zip(columns, row[7:], strict=False)))
     for name in _LONG_COLUMNS.intersection(values):
         number = _to_long(values[name])
         if number is None:
@@ -451,12 +480,6 @@ def _build(
 
     event: dict[str, Any] = {"dataset": DATASET, "module": "panw", "kind": "event"}
     doc: EcsDoc = {}
-    generated = values.get("generated_time")
-    timestamp = _timestamp(generated, tz) if generated else None
-    if timestamp is None and "receive_time" in values:
-        timestamp = _timestamp(values["receive_time"], tz)
-    if timestamp is not None:
-        doc["@timestamp"] = timestamp
     for name in ("generated_time", "receive_time", "start_time"):
         if name in values:
             moment = _timestamp(values[name], tz)
@@ -464,6 +487,9 @@ def _build(
                 del values[name]
             else:
                 values[name] = moment
+    timestamp = values.get("generated_time") or values.get("receive_time")
+    if timestamp is not None:
+        doc["@timestamp"] = timestamp
     received = values.get("receive_time")
     if received is not None:
         event["created"] = received
@@ -487,13 +513,12 @@ def _build(
             }
         }
 
-    for column, field in _TO_ECS:
-        if column in values:
-            value = values[column]
-            # Elastic leaves out an untranslated NAT address ("0.0.0.0") and port (0).
-            if column in _NAT_COLUMNS and (value == "0.0.0.0" or value == 0):
-                continue
-            _put(doc, field, value)
+    for column, parts, nat in compress(_TO_ECS_PLAN, map(values.__contains__, _TO_ECS_COLUMNS)):
+        value = values[column]
+        # Elastic leaves out an untranslated NAT address ("0.0.0.0") and port (0).
+        if nat and (value == "0.0.0.0" or value == 0):
+            continue
+        _put_parts(doc, parts, value)
     elapsed = values.get("elapsed_time")
     if elapsed is not None and elapsed * 1_000_000_000 <= _MAX_LONG:
         event["duration"] = elapsed * 1_000_000_000
@@ -554,7 +579,10 @@ def _build(
     _related(doc)
     vendor: dict[str, Any] = {}
     for name, value in values.items():
-        if "." in name:
+        dotted = _DOTTED_PATHS.get(name)
+        if dotted is not None:
+            _put_parts(vendor, dotted, value)
+        elif "." in name:
             _put(vendor, name, value)
         elif name[0] != "_":
             vendor[name] = value
@@ -661,9 +689,20 @@ def _first_ip(values: dict[str, Any], *columns: str) -> str | None:
 def _related(doc: EcsDoc) -> None:
     source = doc.get("source") or {}
     destination = doc.get("destination") or {}
-    ips = [side["ip"] for side in (source, destination) if "ip" in side]
-    ips += [side["nat"]["ip"] for side in (source, destination) if "ip" in side.get("nat", ())]
-    users = [side["user"]["name"] for side in (source, destination) if "user" in side]
+    ips = []
+    if "ip" in source:
+        ips.append(source["ip"])
+    if "ip" in destination:
+        ips.append(destination["ip"])
+    if "nat" in source and "ip" in source["nat"]:
+        ips.append(source["nat"]["ip"])
+    if "nat" in destination and "ip" in destination["nat"]:
+        ips.append(destination["nat"]["ip"])
+    users = []
+    if "user" in source:
+        users.append(source["user"]["name"])
+    if "user" in destination:
+        users.append(destination["user"]["name"])
     hostname = doc["observer"].get("hostname")
     if hostname is None and "host" in doc:
         hostname = doc["host"].get("name")

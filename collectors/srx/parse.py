@@ -46,9 +46,10 @@ _BSD_RE = re.compile(
 )
 _SD_RE = re.compile(
     r"\[(?P<id>[^\s\]]+)"
-    r"(?P<params>(?:\s+[\w.-]+=(?:\"(?:[^\"\\]|\\.)*\"|[^\s\]\"][^\s\]]*|))*)\s*\]"
+    r"(?P<params>(?:\s+[\w.-]+=(?:\"[^\"\\]*(?:\\.[^\"\\]*)*\"|[^\s\]\"][^\s\]]*|))*)\s*\]"
 )
-_PARAM_RE = re.compile(r"([\w.-]+)=(?:\"((?:[^\"\\]|\\.)*)\"|([^\s\]]*))")
+# A quoted value is `(?:[^"\\]|\\.)*` unrolled: the same text, without one alternation per character.
+_PARAM_RE = re.compile(r"([\w.-]+)=(?:\"([^\"\\]*(?:\\.[^\"\\]*)*)\"|([^\s\]]*))")
 _MONTHS = MONTHS
 _LEVELS = (
     "emergency",

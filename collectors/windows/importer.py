@@ -24,15 +24,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import evtx
 import orjson
 
 from collectors.parsing import SourceContext
-from collectors.pipeline import Pipeline, RawMessage
 from socmon.errors import SocmonError, SpoolFull
 from socmon.logging import kv
+
+if TYPE_CHECKING:  # loaded when spooling: `socmon match` reads files without the store client
+    from collectors.pipeline import Pipeline, RawMessage
 
 __all__ = [
     "EVTX_SUFFIXES",
@@ -43,6 +45,7 @@ __all__ = [
     "ImportReport",
     "Interrupted",
     "JsonRecord",
+    "evtx_records",
     "file_fingerprint",
     "find_files",
     "import_evtx",
@@ -176,10 +179,19 @@ def _record_position(message: str, last_id: int | None) -> str:
     return f"after record {last_id}" if last_id is not None else "before the first record"
 
 
-def _evtx_records(path: Path) -> Iterator[tuple[int, str] | str]:
+def evtx_records(path: Path, *, threads: int = 0) -> Iterator[tuple[int, str] | str]:
+    """(record number, JSON) per record of an EVTX file, or the reader's message for a bad one.
+
+    Raises EvtxUnreadable when the file cannot be read as EVTX at all. `threads` limits the
+    reader's worker threads (0: as many as there are cores).
+    """
+    return _evtx_records(path, threads=threads)
+
+
+def _evtx_records(path: Path, *, threads: int = 0) -> Iterator[tuple[int, str] | str]:
     """(record number, JSON) per record, or the reader's error message for a bad record."""
     try:
-        parser = evtx.PyEvtxParser(str(path), indent=False)
+        parser = evtx.PyEvtxParser(str(path), number_of_threads=threads, indent=False)
         records = parser.records_json()
     except (OSError, RuntimeError, ValueError) as e:
         raise EvtxUnreadable(f"not a readable EVTX file: {e}") from e
@@ -238,6 +250,8 @@ def spool_evtx_file(
     Raises EvtxUnreadable when the file cannot be read as EVTX at all, Interrupted when
     `should_stop` returns true (between batches). `on_batch(n)` is called after each batch.
     """
+    from collectors.pipeline import RawMessage
+
     result = FileResult()
     context = context or SourceContext(extra={"log.file.path": str(path)})
     pending: list[RawMessage] = []
@@ -376,6 +390,8 @@ def spool_json_file(
     Returns the result and the offset after the last record spooled (where a later call
     resumes). `on_batch(n, last_record)` is called after each batch is in the spool.
     """
+    from collectors.pipeline import RawMessage
+
     result = FileResult()
     context = context or SourceContext(extra={"log.file.path": str(path)})
     pending: list[RawMessage] = []

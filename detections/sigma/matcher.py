@@ -71,9 +71,10 @@ from sigma.types import (
 from socmon.errors import Location, SocmonError
 
 if TYPE_CHECKING:
-    from detections.sigma.loader import RuleSet
+    from detections.sigma.loader import LoadedRule, RuleSet
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_second = operator.itemgetter(1)
 Predicate = Callable[["EventView"], bool]
 StrTest = Callable[[tuple[str, ...]], bool]
 
@@ -144,10 +145,15 @@ def _ip(text: str) -> IPAddress | None:
 class _FieldPath:
     """A dotted field name resolved against nested dicts, flat dotted keys, or any mix."""
 
-    __slots__ = ("keys", "name", "parts")
+    __slots__ = ("fallback", "keys", "name", "parts")
 
     def __init__(self, name: str) -> None:
         self.name = name
+        # A Windows event keeps its data in EventData or in UserData (WMI, AppLocker, log
+        # cleared…); Sigma rules name both the same way, the mapping writes `event_data`.
+        self.fallback: _FieldPath | None = None
+        if name.startswith(_EVENT_DATA):
+            self.fallback = _FieldPath(_USER_DATA + name[len(_EVENT_DATA) :])
         self.parts = tuple(name.split("."))
         n = len(self.parts)
         # keys[i] lists (key, end) for every way to take parts[i:end] as one (dotted) key.
@@ -159,6 +165,10 @@ class _FieldPath:
         """Every value found at this path (several if the event spells it several ways)."""
         out: list[Any] = []
         self._walk(event, 0, out)
+        if not out and self.fallback is not None:
+            out = self.fallback.resolve(event)
+            if not out:
+                out = _spaced_data(event, self.name[len(_EVENT_DATA) :])
         return out
 
     def _walk(self, obj: Any, start: int, out: list[Any]) -> None:
@@ -176,6 +186,20 @@ class _FieldPath:
 
 
 _PATHS: dict[str, _FieldPath] = {}
+_SCALARS = frozenset({str, int, float, bool})
+_NO_KEYS: frozenset[str] = frozenset()
+_EVENT_DATA = "winlog.event_data."
+_USER_DATA = "winlog.user_data."
+
+
+def _spaced_data(event: Mapping[str, Any], name: str) -> list[Any]:
+    """EventData names with spaces (Defender's ``Source Name``) as Sigma spells them
+    (``SourceName``)."""
+    winlog = event.get("winlog")
+    data = winlog.get("event_data") if isinstance(winlog, Mapping) else None
+    if not isinstance(data, Mapping):
+        return []
+    return [v for k, v in data.items() if " " in k and k.replace(" ", "") == name]
 
 
 def _path(name: str) -> _FieldPath:
@@ -193,29 +217,38 @@ def _flatten(values: list[Any]) -> Iterator[Any]:
             yield value
 
 
-def _leaves(obj: Any) -> Iterator[str]:
-    if isinstance(obj, Mapping):
-        for value in obj.values():
-            yield from _leaves(value)
-    elif isinstance(obj, list | tuple):
-        for item in obj:
-            yield from _leaves(item)
-    else:
-        text = _text(obj)
-        if text is not None:
-            yield text
-
-
-def _collect_paths(obj: Any, prefix: str, out: set[str]) -> None:
-    if isinstance(obj, Mapping):
-        for key, value in obj.items():
-            if isinstance(key, str):
-                path = f"{prefix}.{key}" if prefix else key
-                out.add(path)
-                _collect_paths(value, path, out)
-    elif isinstance(obj, list | tuple):
-        for item in obj:
-            _collect_paths(item, prefix, out)
+def _flatten_event(
+    obj: Mapping[str, Any], prefix: str, flat: dict[str, list[Any]], inner: set[str]
+) -> None:
+    """One walk of the event: dotted path → values found there (``flat``), and the paths of
+    the objects on the way (``inner``). A key may itself be dotted; a list of objects is walked
+    under its own path, as :class:`_FieldPath` resolves it."""
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            continue
+        path = prefix + key
+        kind = type(value)
+        if kind is str or kind is int:
+            found = flat.get(path)
+            if found is None:
+                flat[path] = [value]
+            else:
+                found.append(value)
+            continue
+        if kind is dict or isinstance(value, Mapping):
+            inner.add(path)
+            _flatten_event(value, path + ".", flat, inner)
+            continue
+        if isinstance(value, list | tuple):
+            for item in value:
+                if isinstance(item, Mapping):
+                    inner.add(path)
+                    _flatten_event(item, path + ".", flat, inner)
+        found = flat.get(path)
+        if found is None:
+            flat[path] = [value]
+        else:
+            found.append(value)
 
 
 class EventView:
@@ -226,6 +259,8 @@ class EventView:
     """
 
     __slots__ = (
+        "_flat",
+        "_inner",
         "_ips",
         "_keys",
         "_leaves",
@@ -247,15 +282,32 @@ class EventView:
         self._lower: dict[str, tuple[str, ...]] = {}
         self._numbers: dict[str, tuple[int | float, ...]] = {}
         self._ips: dict[str, tuple[IPAddress, ...]] = {}
-        self._keys: dict[str, set[str]] = {}
+        self._keys: dict[str, set[str] | frozenset[str]] = {}
         self._paths: set[str] | None = None
+        self._flat: dict[str, list[Any]] | None = None
+        self._inner: set[str] = set()
         self._leaves: tuple[str, ...] | None = None
         self._leaves_lower: tuple[str, ...] | None = None
+
+    def _flattened(self) -> dict[str, list[Any]]:
+        flat = self._flat
+        if flat is None:
+            flat = self._flat = {}
+            _flatten_event(self.event, "", flat, self._inner)
+        return flat
 
     def _resolved(self, name: str) -> list[Any]:
         raw = self._raw.get(name)
         if raw is None:
-            raw = self._raw[name] = _path(name).resolve(self.event)
+            raw = self._flattened().get(name)
+            if raw is None:
+                if name in self._inner or name.startswith(_EVENT_DATA):
+                    # An object (not a leaf), or Windows data kept in UserData / spelled with
+                    # spaces: the path walk knows those ways.
+                    raw = _path(name).resolve(self.event)
+                else:
+                    raw = []
+            self._raw[name] = raw
         return raw
 
     def present(self, name: str) -> bool:
@@ -266,21 +318,35 @@ class EventView:
         """The field's non-null values, lists flattened."""
         values = self._values.get(name)
         if values is None:
-            values = self._values[name] = tuple(_flatten(self._resolved(name)))
+            raw = self._resolved(name)
+            if not raw:
+                values = ()
+            elif len(raw) == 1 and type(raw[0]) in _SCALARS:
+                values = (raw[0],)  # the common case: one plain value
+            else:
+                values = tuple(_flatten(raw))
+            self._values[name] = values
         return values
 
     def text(self, name: str) -> tuple[str, ...]:
         """The text of the field's scalar values (what string tests compare)."""
         text = self._text.get(name)
         if text is None:
-            found = (_text(v) for v in self.values(name))
-            text = self._text[name] = tuple(t for t in found if t is not None)
+            values = self.values(name)
+            if len(values) == 1 and type(values[0]) is str:
+                text = values
+            else:
+                found = (_text(v) for v in values)
+                text = tuple(t for t in found if t is not None)
+            self._text[name] = text
         return text
 
     def lower(self, name: str) -> tuple[str, ...]:
         lower = self._lower.get(name)
         if lower is None:
-            lower = self._lower[name] = tuple(t.lower() for t in self.text(name))
+            text = self.text(name)
+            lower = (text[0].lower(),) if len(text) == 1 else tuple(t.lower() for t in text)
+            self._lower[name] = lower
         return lower
 
     def numbers(self, name: str) -> tuple[int | float, ...]:
@@ -297,25 +363,48 @@ class EventView:
             ips = self._ips[name] = tuple(ip for ip in found if ip is not None)
         return ips
 
-    def index_keys(self, name: str) -> set[str]:
+    def index_keys(self, name: str) -> set[str] | frozenset[str]:
         """The spellings under which the field's values are looked up in the rule index."""
         keys = self._keys.get(name)
         if keys is None:
-            keys = self._keys[name] = set(self.lower(name))
-            keys.update(_number_key(n) for n in self.numbers(name))
+            values = self.values(name)
+            if not values:
+                keys = _NO_KEYS
+            elif len(values) == 1 and type(values[0]) is int:
+                keys = {str(values[0])}
+            else:
+                keys = set(self.lower(name))
+                keys.update(_number_key(n) for n in self.numbers(name))
+            self._keys[name] = keys
         return keys
 
     def paths(self) -> set[str]:
-        """Every dotted field name present in the event (however its keys are split)."""
+        """Every dotted field name present in the event (however its keys are split).
+
+        ``winlog.user_data.X`` also counts as ``winlog.event_data.X`` (see :class:`_FieldPath`).
+        """
         if self._paths is None:
-            self._paths = set()
-            _collect_paths(self.event, "", self._paths)
+            paths = set(self._flattened())
+            paths.update(self._inner)
+            paths.update(
+                [
+                    _EVENT_DATA + p[len(_USER_DATA) :].replace(" ", "")
+                    if p.startswith(_USER_DATA)
+                    else p.replace(" ", "")
+                    for p in paths
+                    if p.startswith(_USER_DATA) or (" " in p and p.startswith(_EVENT_DATA))
+                ]
+            )
+            self._paths = paths
         return self._paths
 
     def leaves(self, lowered: bool) -> tuple[str, ...]:
         """Text of every scalar value in the event (keyword search)."""
         if self._leaves is None:
-            self._leaves = tuple(_leaves(self.event))
+            found = (
+                _text(v) for v in _flatten([v for vs in self._flattened().values() for v in vs])
+            )
+            self._leaves = tuple(t for t in found if t is not None)
         if not lowered:
             return self._leaves
         if self._leaves_lower is None:
@@ -352,6 +441,10 @@ class CompiledRule:
     needs: frozenset[str] = frozenset()
     """Fields that must be present in the event for a match."""
     sigma_rule: SigmaRule | None = field(default=None, repr=False)
+    lits: frozenset[tuple[str, str]] | None = field(default=None, repr=False)
+    """(field, lowercase literal) pairs one of which occurs in every matching event."""
+    route: str = ""
+    """Which events this copy of the rule reads (mapping: ``sysmon``, ``security``, ``native``…)."""
 
     def matches(self, event: Mapping[str, Any] | EventView) -> bool:
         return self.predicate(_view(event))
@@ -382,6 +475,38 @@ class _Node:
     # Set on plain string tests so that OR-ed siblings on the same field can be merged.
     simple: _SimpleKey | None = None
     literal: str = ""
+    # Literal prefilter: if the node is true, one of these (field, lowercase text) pairs occurs
+    # as a substring of that field's lowercase text ("*": of any value). None: no such promise.
+    lits: frozenset[tuple[str, str]] | None = None
+
+
+# Fields whose values route rules (channel, event id, dataset): they are in nearly every event
+# of their kind, so as prefilter literals they would select whole log sources.
+_ROUTE_FIELDS = frozenset(
+    {"winlog.channel", "winlog.event_id", "winlog.provider_name", "event.dataset", "event.module"}
+)
+KEYWORD_FIELD = "*"
+
+
+def _longest_literal(s: SigmaString) -> str:
+    """The longest literal run of a SigmaString, lowercased ("" when it has none)."""
+    runs = [p for p in _string_parts(s, lowered=True) if isinstance(p, str)]
+    best = max(runs, key=len, default="")
+    # Python lowercases a final sigma by context; a literal could then miss its own value.
+    return "" if "σ" in best or "ς" in best else best
+
+
+def _lits(name: str, literals: Sequence[str]) -> frozenset[tuple[str, str]] | None:
+    if name in _ROUTE_FIELDS or not literals or any(not lit for lit in literals):
+        return None
+    return frozenset((name, lit) for lit in literals)
+
+
+def _lit_cost(lits: frozenset[tuple[str, str]]) -> float:
+    """How often the literals are expected to occur: short ones (".exe", "/c") everywhere."""
+    return sum(
+        (4.0 if name == KEYWORD_FIELD else 1.0) / min(len(lit), 16) ** 2 for name, lit in lits
+    )
 
 
 def _string_parts(s: SigmaString, lowered: bool) -> list[str | SpecialChars]:
@@ -513,6 +638,7 @@ def _merge_simple(key: _SimpleKey, literals: list[str]) -> _Node:
     name, cased, kind = key
     get: Callable[[EventView, str], tuple[str, ...]] = EventView.text if cased else EventView.lower
     fields = frozenset({name})
+    lits = _lits(name, [lit.lower() for lit in literals])
     if kind == "exact":
         options = frozenset(literals)
         return _Node(
@@ -521,10 +647,11 @@ def _merge_simple(key: _SimpleKey, literals: list[str]) -> _Node:
             {name: frozenset(lit.lower() for lit in literals)},
             fields,
             fields,
+            lits=lits,
         )
     test = _text_test(kind, tuple(literals))
     cost = _COST_CONTAINS + len(literals) // 8 if kind == "contains" else _COST_AFFIX
-    return _Node(lambda ev: test(get(ev, name)), cost, {}, fields, fields)
+    return _Node(lambda ev: test(get(ev, name)), cost, {}, fields, fields, lits=lits)
 
 
 _COMPARE: dict[CompareOperators, Callable[[Any, Any], bool]] = {
@@ -585,10 +712,14 @@ class _Compiler:
         fields = frozenset().union(*(c.fields for c in children))
         present = frozenset().union(*(c.present for c in children))
         cost = sum(c.cost for c in children)
+        # Any one child's literals are a promise for the whole AND: take the rarest.
+        lits = min((c.lits for c in children if c.lits is not None), key=_lit_cost, default=None)
         if len(preds) == 2:
             a, b = preds
-            return _Node(lambda ev: a(ev) and b(ev), cost, required, fields, present)
-        return _Node(lambda ev: all(p(ev) for p in preds), cost, required, fields, present)
+            return _Node(lambda ev: a(ev) and b(ev), cost, required, fields, present, lits=lits)
+        return _Node(
+            lambda ev: all(p(ev) for p in preds), cost, required, fields, present, lits=lits
+        )
 
     def or_(self, args: Sequence[Any]) -> _Node:
         children = [self.node(a) for a in args]
@@ -613,6 +744,7 @@ class _Compiler:
             test, cost, kind, literal = _string_test(value, cased)
             get = EventView.text if cased else EventView.lower
             node = _Node(lambda ev: test(get(ev, name)), cost, {}, fields)
+            node.lits = _lits(name, [_longest_literal(value)])
             if kind in ("exact", "prefix", "suffix", "contains"):
                 node.simple = (name, cased, kind)
                 node.literal = literal
@@ -716,7 +848,9 @@ class _Compiler:
                 contained = contained + SpecialChars.WILDCARD_MULTI
             test, _, _, _ = _string_test(contained, cased)
             lowered = not cased
-            return _Node(lambda ev: test(ev.leaves(lowered)), _COST_KEYWORD)
+            node = _Node(lambda ev: test(ev.leaves(lowered)), _COST_KEYWORD)
+            node.lits = _lits(KEYWORD_FIELD, [_longest_literal(value)])
+            return node
         if isinstance(value, SigmaRegularExpression):
             rx = _regex(value)
             return _Node(lambda ev: any(rx.search(v) for v in ev.leaves(False)), _COST_KEYWORD * 2)
@@ -752,10 +886,14 @@ def _or_nodes(children: list[_Node]) -> _Node:
     fields = frozenset().union(*(n.fields for n in merged))
     present = merged[0].present.intersection(*(n.present for n in merged[1:]))
     cost = sum(n.cost for n in merged)
+    # An OR promises a literal only if every branch does (the union of their literals).
+    lits: frozenset[tuple[str, str]] | None = None
+    if all(n.lits is not None for n in merged):
+        lits = frozenset().union(*(n.lits for n in merged if n.lits is not None))
     if len(preds) == 2:
         a, b = preds
-        return _Node(lambda ev: a(ev) or b(ev), cost, required, fields, present)
-    return _Node(lambda ev: any(p(ev) for p in preds), cost, required, fields, present)
+        return _Node(lambda ev: a(ev) or b(ev), cost, required, fields, present, lits=lits)
+    return _Node(lambda ev: any(p(ev) for p in preds), cost, required, fields, present, lits=lits)
 
 
 def _detection_items(detection: SigmaDetection) -> Iterator[SigmaDetectionItem]:
@@ -806,6 +944,7 @@ def compile_rule(
     *,
     field_map: Callable[[str], str] | None = None,
     path: Path | None = None,
+    route: str = "",
 ) -> CompiledRule:
     """Compile one pySigma rule into a :class:`CompiledRule`.
 
@@ -847,40 +986,141 @@ def compile_rule(
         fields=root.fields,
         needs=root.present,
         sigma_rule=rule,
+        lits=root.lits,
+        route=route,
     )
 
 
 @dataclass
 class CompileReport:
-    """What happened to each loaded rule: compiled, or unsupported with the reason."""
+    """What happened to each loaded rule: compiled, or unsupported with the reason.
+
+    A rule mapped to several kinds of events (docs/decisions/0003: ``process_creation`` is Sysmon
+    event 1 and Security event 4688) compiles to one :class:`CompiledRule` per route; all of them
+    are in ``compiled``. A route that cannot be compiled while another can is in ``partial``.
+    """
 
     compiled: list[CompiledRule] = field(default_factory=list)
     unsupported: list[tuple[str, Path | None, str]] = field(default_factory=list)
     """(rule id, path, reason)"""
+    partial: list[tuple[str, Path | None, str]] = field(default_factory=list)
+    """(rule id, path, "route: reason") for routes left out of a rule that still compiled"""
 
     def reasons(self) -> Counter[str]:
         """How many rules were left out for each reason."""
         return Counter(reason for _, _, reason in self.unsupported)
 
+    @property
+    def compiled_ids(self) -> list[str]:
+        """The distinct ids of the rules that compiled (in order)."""
+        return list(dict.fromkeys(r.id for r in self.compiled))
+
+
+def _compile_mapped(
+    loaded: LoadedRule, placeholders: Mapping[str, Sequence[str]] | None
+) -> tuple[list[CompiledRule], list[str]]:
+    """Every route of one rule compiled; the reasons of the routes that failed."""
+    from detections.sigma.mapping import UnmappedLogsource, route_variants
+
+    try:
+        variants, failed = route_variants(loaded.rule, placeholders)
+    except UnmappedLogsource as e:
+        raise UnsupportedRule(e.reason) from e
+    compiled: list[CompiledRule] = []
+    for variant in variants:
+        try:
+            compiled.append(compile_rule(variant.rule, path=loaded.path, route=variant.route))
+        except UnsupportedRule as e:
+            failed.append(f"{variant.route}: {e.reason}")
+    if not compiled:
+        raise UnsupportedRule("; ".join(failed))
+    return compiled, failed
+
+
+class _Literals:
+    """Rules filed under their literals: one Aho-Corasick automaton per field."""
+
+    __slots__ = ("automata", "fields", "keyword", "rules")
+
+    def __init__(self, rules: Sequence[CompiledRule], ids: Sequence[int]) -> None:
+        import ahocorasick
+
+        by_field: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for i in ids:
+            for name, lit in rules[i].lits or ():
+                by_field[name][lit].append(i)
+        self.rules: list[tuple[int, ...]] = []
+        """literal number → the rules filed under it"""
+        self.automata: dict[str, Any] = {}
+        self.keyword: Any = None
+        for name, table in by_field.items():
+            automaton = ahocorasick.Automaton()
+            for lit, rule_ids in table.items():
+                automaton.add_word(lit, len(self.rules))
+                self.rules.append(tuple(rule_ids))
+            automaton.make_automaton()
+            if name == KEYWORD_FIELD:
+                self.keyword = automaton
+            else:
+                self.automata[name] = automaton
+        self.fields = frozenset(self.automata)
+
+    def scan(self, ev: EventView, found: set[int]) -> None:
+        """Add to ``found`` the rules one of whose literals occurs in the event."""
+        hits: set[int] = set()
+        if self.fields:
+            automata = self.automata
+            for name in self.fields.intersection(ev.paths()):
+                scan = automata[name].iter
+                for value in ev.lower(name):
+                    hits.update(map(_second, scan(value)))
+        if self.keyword is not None:
+            scan = self.keyword.iter
+            for value in ev.leaves(True):
+                hits.update(map(_second, scan(value)))
+        rules = self.rules
+        for lit in hits:
+            found.update(rules[lit])
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+
+class _Bucket:
+    """The rules filed under one value of an index field: plain ones run whenever the event has
+    the value; the others only when one of their literals occurs too."""
+
+    __slots__ = ("literals", "plain")
+
+    def __init__(self) -> None:
+        self.plain: list[int] = []
+        self.literals: list[int] | _Literals = []
+
 
 class Matcher:
     """Evaluates many compiled rules against one event at a time.
 
-    Two cheap prefilters decide which rules an event evaluates (docs/decisions/0003):
+    Prefilters decide which rules an event evaluates (docs/decisions/0003):
 
-    - value index: a rule that needs an exact value of some field at its top AND level
-      (``EventID: 4624``, ``event.action: deny``) is filed under those values, and runs only on
-      events carrying one of them;
-    - presence index: a rule with no such value but with a positive test on some field
-      (``Image|endswith: ...``) is filed under that field, and runs only on events that have it.
+    - value index (routing): a rule that needs an exact value of some field at its top AND
+      level (``winlog.event_id: 1`` and ``winlog.channel: …Sysmon…`` added by the field mapping,
+      ``event.dataset: fortinet.fortigate``) is filed under those values;
+    - literal prefilter: within that (or globally, for rules without such a value), a rule
+      whose match implies that one of its literal strings occurs in some field
+      (``CommandLine|contains: mimikatz``, ``Image|endswith: \\rundll32.exe``) is filed under
+      its rarest such literals, in one Aho-Corasick automaton per field; the event's lowercase
+      values are scanned once per field and only rules whose literal occurred are evaluated;
+    - presence index: a rule with neither, but with a positive test on some field, runs only on
+      events that have that field.
 
-    Rules with neither (keywords only, or only negations) run on every event. Results are in the
-    order the rules were given, and equal evaluating every rule on its own.
+    Rules with none of these (only negations, numbers or regular expressions) run on every
+    event. Results are in the order the rules were given, and equal evaluating every rule on
+    its own.
     """
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules: list[CompiledRule] = list(rules)
-        self._index: dict[str, dict[str, list[int]]] = {}
+        self._index: dict[str, dict[str, _Bucket]] = {}
         self._by_presence: dict[str, list[int]] = {}
         self._unindexed: list[int] = []
         usage = Counter(name for rule in self.rules for name in rule.required)
@@ -897,30 +1137,61 @@ class Matcher:
             # the lookup. Ties go to the field most rules use, so an event does few lookups.
             return (sum(bucket[name, k] for k in rule.required[name]), -usage[name], name)
 
+        unrouted: list[int] = []
         for i, rule in enumerate(self.rules):
             if rule.required:
-                name = min(rule.required, key=partial(crowd, rule))
+                # Route on the channel / event id / dataset when the rule names one: an event
+                # then looks up a handful of fields, and each bucket holds one log source.
+                routes = [f for f in rule.required if f in _ROUTE_FIELDS] or list(rule.required)
+                name = min(routes, key=partial(crowd, rule))
                 table = self._index.setdefault(name, {})
                 for key in rule.required[name]:
-                    table.setdefault(key, []).append(i)
+                    slot = table.setdefault(key, _Bucket())
+                    target = slot.plain if rule.lits is None else slot.literals
+                    assert isinstance(target, list)
+                    target.append(i)
+            elif rule.lits is not None:
+                unrouted.append(i)
             elif rule.needs:
                 # The field fewest rules need is the one least likely to be in an event.
                 name = min(rule.needs, key=lambda f: (needed[f], f))
                 self._by_presence.setdefault(name, []).append(i)
             else:
                 self._unindexed.append(i)
+        for table in self._index.values():
+            for slot in table.values():
+                ids = slot.literals
+                assert isinstance(ids, list)
+                slot.literals = _Literals(self.rules, ids)
+        self._literals = _Literals(self.rules, unrouted)
 
     @classmethod
     def from_ruleset(
-        cls, rs: RuleSet, *, field_map: Callable[[str], str] | None = None
+        cls,
+        rs: RuleSet,
+        *,
+        field_map: Callable[[str], str] | None = None,
+        mapping: bool = True,
+        placeholders: Mapping[str, Sequence[str]] | None = None,
     ) -> tuple[Matcher, CompileReport]:
-        """Compile every loaded rule; unsupported ones are listed in the report, not raised."""
+        """Compile every loaded rule; unsupported ones are listed in the report, not raised.
+
+        With ``mapping`` (the default) each rule is first rewritten to socmon's ECS by
+        :mod:`detections.sigma.mapping` (one compiled copy per route); ``mapping=False``
+        compiles the rules as written (with ``field_map`` renaming fields, if given).
+        """
         report = CompileReport()
         for loaded in rs.rules:
             try:
-                report.compiled.append(
-                    compile_rule(loaded.rule, field_map=field_map, path=loaded.path)
-                )
+                if mapping and field_map is None:
+                    compiled, failed = _compile_mapped(loaded, placeholders)
+                    report.compiled.extend(compiled)
+                    rule_id = compiled[0].id
+                    report.partial.extend((rule_id, loaded.path, f) for f in failed)
+                else:
+                    report.compiled.append(
+                        compile_rule(loaded.rule, field_map=field_map, path=loaded.path)
+                    )
             except UnsupportedRule as e:
                 rule_id = e.rule_id or _rule_id(loaded.rule, loaded.path)
                 report.unsupported.append((rule_id, loaded.path, e.reason))
@@ -932,15 +1203,25 @@ class Matcher:
     @property
     def indexed_fields(self) -> dict[str, int]:
         """Value-index field → number of rules filed under it."""
-        return {
-            name: len({i for ids in table.values() for i in ids})
-            for name, table in self._index.items()
-        }
+        out: dict[str, int] = {}
+        for name, table in self._index.items():
+            ids: set[int] = set()
+            for slot in table.values():
+                ids.update(slot.plain)
+                if isinstance(slot.literals, _Literals):
+                    ids.update(i for group in slot.literals.rules for i in group)
+            out[name] = len(ids)
+        return out
 
     @property
     def presence_fields(self) -> dict[str, int]:
         """Presence-index field → number of rules filed under it."""
         return {name: len(ids) for name, ids in self._by_presence.items()}
+
+    @property
+    def literal_count(self) -> int:
+        """Rules filed under the literal prefilter (routed or not)."""
+        return sum(1 for r in self.rules if r.lits is not None)
 
     @property
     def unindexed_count(self) -> int:
@@ -955,9 +1236,15 @@ class Matcher:
         found: set[int] = set()
         for name, table in self._index.items():
             for key in ev.index_keys(name):
-                ids = table.get(key)
-                if ids:
-                    found.update(ids)
+                slot = table.get(key)
+                if slot is not None:
+                    found.update(slot.plain)
+                    literals = slot.literals
+                    if literals:
+                        assert isinstance(literals, _Literals)
+                        literals.scan(ev, found)
+        if self._literals:
+            self._literals.scan(ev, found)
         if self._by_presence:
             by_presence = self._by_presence
             for path in ev.paths():

@@ -68,3 +68,70 @@ def test_bad_inventory_names_the_entry(tmp_path: Path) -> None:
     path.write_text("assets:\n  - {name: a, ips: [10.0.0.1], unit: u, systems: [nope]}\n")
     with pytest.raises(InventoryError, match="unknown system"):
         load_inventory(path)
+
+
+DEVICE_INVENTORY = """
+units:
+  - {code: so-tttt, name: Sở Thông tin và Truyền thông}
+zones:
+  - {name: mgmt, cidrs: [10.10.0.0/24], site: ttdl}
+systems:
+  - {code: mang-ttdl, name: Mạng trung tâm dữ liệu, level: 4, unit: so-tttt}
+assets:
+  - name: fw-ttdl-01
+    ips: [10.10.0.1, "2001:db8:10::1"]
+    unit: so-tttt
+    zone: mgmt
+    systems: [mang-ttdl]
+    kind: firewall
+    vendor: Fortinet
+    product: FortiGate 600E
+    hostnames: [FW-TTDL-01.so-tttt.example, fgt600e]
+  - {name: sw-core, ips: [10.10.0.2], unit: so-tttt, kind: switch, hostnames: core-sw}
+"""
+
+
+def test_device_attributes_and_names(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(DEVICE_INVENTORY, encoding="utf-8")
+    inventory = load_inventory(path)
+    fw, sw = inventory.assets
+    assert (fw.kind, fw.vendor, fw.product) == ("firewall", "Fortinet", "FortiGate 600E")
+    assert fw.hostnames == ("fw-ttdl-01.so-tttt.example", "fgt600e")
+    assert (sw.kind, sw.vendor, sw.hostnames, sw.role) == ("switch", None, ("core-sw",), "server")
+    lookup = IpLookup(inventory)
+    assert lookup.asset("10.10.0.1") is fw and lookup.asset("10.10.0.9") is None
+    assert lookup.asset("2001:db8:10:0::1") is fw  # another spelling of the address
+    assert lookup.asset("not-an-ip") is None
+    for name in ("FGT600E", "fw-ttdl-01", "fw-ttdl-01.so-tttt.example", "fgt600e.local"):
+        assert lookup.asset_by_hostname(name) is fw, name
+    assert lookup.asset_by_hostname("core-sw") is sw
+    assert lookup.asset_by_hostname("nobody.example") is None
+    ctx = lookup.asset_context(fw)
+    assert (ctx.asset, ctx.zone, ctx.site, ctx.unit, ctx.level, ctx.internal) == (
+        "fw-ttdl-01",
+        "mgmt",
+        "ttdl",
+        "so-tttt",
+        4,
+        True,
+    )
+    assert ctx == lookup.lookup("10.10.0.1")  # by name or by address: the same context
+
+
+def test_old_inventory_assets_have_no_device_attributes(lookup: IpLookup) -> None:
+    db = lookup.asset("10.10.20.5")
+    assert db is not None and (db.kind, db.vendor, db.product, db.hostnames) == (
+        None,
+        None,
+        None,
+        (),
+    )
+    assert lookup.asset_by_hostname("HIS-DB-01") is db  # the inventory name is a host name
+
+
+def test_bad_hostnames_name_the_entry(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("assets:\n  - {name: a, ips: [10.0.0.1], unit: u, hostnames: [1, '']}\n")
+    with pytest.raises(InventoryError, match=r"assets\[0\]\.hostnames: expected a list"):
+        load_inventory(path)
