@@ -37,8 +37,13 @@ wrong on socmon's keyword fields, and its queries would silently miss events:
   streaming matcher reads a `winlog.event_data.X` condition there when EventData lacks X,
   and so do the hunt queries.
 
-On the SigmaHQ regression samples of the corpus (198 rules with their events) hunts and the
-streaming matcher match the same events for 196 rules. Known gaps: Defender's EventData
+A list of values of one field (IOC lists run to a thousand) becomes one alternation regexp
+per 1,000 characters (Elasticsearch's `index.max_regex_length`) rather than a clause each.
+osmem evaluates large alternations slowly (the regression run's 1,092-value Shai-Hulud rule
+takes about a minute over a few hundred events); searches get `SEARCH_TIMEOUT` seconds.
+
+On the SigmaHQ regression samples of the corpus (198 convertible rules with their events)
+hunts and the streaming matcher match the same events for 197 rules. Known gaps: Defender's EventData
 names with spaces (`Source Name` for Sigma's `SourceName`: the matcher finds them, a hunt
 silently does not; the mapping or the parser should settle one spelling); `|fieldref` (the backend refuses it), `|cased`, correlation
 rules and unresolved placeholders are reported as not convertible; values longer than the
@@ -97,7 +102,9 @@ EVENT_TIME = "@timestamp"
 INGEST_TIME = "event.ingested"
 DEFAULT_PAGE_SIZE = 1000
 DEFAULT_MAX_MATCHES = 10_000
-_SCROLL_KEEPALIVE = "2m"
+_SCROLL_KEEPALIVE = "5m"
+SEARCH_TIMEOUT = 300.0
+"""Seconds one hunt search request may take."""
 
 
 class HuntError(SocmonError):
@@ -366,7 +373,10 @@ class SigmaLuceneBackend(LuceneBackend):
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
         name = cond.field
-        if not (isinstance(name, str) and name.startswith(EVENT_DATA)):
+        if (
+            not (isinstance(name, str) and name.startswith(EVENT_DATA))
+            or isinstance(cond.value, SigmaExpansion)  # its OR reads UserData value by value
+        ):
             return super().convert_condition_field_eq_val(cond, state)
 
         def render(field_name: str) -> Any:
@@ -685,6 +695,7 @@ class HuntReport:
                     "returned": len(r.matches),
                     "truncated": r.truncated,
                     "error": r.error,
+                    "notes": list(r.query.notes),
                     "matches": [{"index": m.index, "event_id": m.event["_id"]} for m in r.matches],
                 }
                 for r in self.results
@@ -730,7 +741,9 @@ def _scroll_hits(
     store: Store, target: str, query: dict[str, Any], page_size: int
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """(total, page of hits) per page, read with a scroll (a consistent view of the window)."""
-    client = store.client
+    # A hunt query (a rule with a long list of values, a wide window) may run longer than the
+    # store client's 30 s default.
+    client = store.client.options(request_timeout=SEARCH_TIMEOUT)
     scroll_id: str | None = None
     try:
         resp = client.search(
@@ -1263,6 +1276,8 @@ def print_report(report: HuntReport, out: TextIO) -> None:
         elif result.truncated:
             status = f"{result.total} matches, CAPPED: only {len(result.matches)} read"
         out.write(f"  {q.rule_id}  {q.title}: {status}\n")
+        for note in q.notes:
+            out.write(f"      note: {note}\n")
         for match in result.matches:
             out.write(
                 f"      {match.event.get('@timestamp', '')}  {match.index}  {match.event['_id']}\n"

@@ -26,6 +26,7 @@ from collectors.windows.parse import parse as parse_windows
 from detections.alerts import alert_id
 from detections.hunt import (
     HuntError,
+    HuntQuery,
     HuntScheduler,
     HuntWatermark,
     add_hunt_parser,
@@ -371,6 +372,35 @@ def test_regex_translation_matches_like_python(
 def test_regex_without_lucene_equivalent_is_refused(pattern: str) -> None:
     with pytest.raises(SigmaError):
         python_regex_to_lucene(pattern)
+
+
+def test_value_list_is_one_alternation_and_matches_each_value(
+    store: Store, fortigate: list[dict[str, Any]]
+) -> None:
+    _store(store, fortigate)
+    actions = sorted({str(d["event"]["action"]) for d in fortigate if d["event"].get("action")})
+    assert len(actions) >= 4
+    chosen = actions[:3]
+    rule = _rule(
+        f"""
+title: Some FortiGate actions
+id: 4a8a0b0e-5f0e-4c59-9b7e-2f7b1c3d0050
+logsource: {{product: fortigate}}
+detection:
+  sel:
+    event.dataset: fortinet.fortigate
+    event.action:
+{"".join(f"      - '{a.upper()}'{chr(10)}" for a in chosen)}
+  condition: sel
+"""
+    )
+    query = compile_query(rule.rule, rule.path)
+    assert isinstance(query, HuntQuery)
+    text = json.dumps(query.query)
+    assert text.count("event.action:/") == 1  # one regexp for the three values
+    report = run_hunt(store, [rule], *WIDE)
+    expected = {d["_id"] for d in fortigate if d["event"].get("action") in chosen}
+    assert {m.event["_id"] for m in report.matches} == expected
 
 
 def test_time_window_is_half_open_on_event_time(
