@@ -29,7 +29,16 @@ COPIED = (
     "url",
     "file",
     "winlog",
+    "threat",
+    "dns",
+    "http",
+    "user_agent",
+    "registry",
 )
+# Enrichment context copied from the event's `socmon` object: the owner unit (API scoping),
+# the security level, and the inventory context of each side and of the reporting device
+# (asset, zone, information systems).
+SOCMON_CONTEXT = ("unit", "level", "source", "destination", "observer")
 
 
 def alert_id(rule_id: str, event_id: str) -> str:
@@ -100,8 +109,9 @@ def build_alert(rule: CompiledRule, event: Mapping[str, Any]) -> dict[str, Any]:
         "original_dataset": source_event.get("dataset"),
         "action": source_event.get("action"),
     }
-    if isinstance(event.get("socmon"), Mapping) and "unit" in event["socmon"]:
-        fields["socmon"] = {"unit": event["socmon"]["unit"]}
+    context = event.get("socmon")
+    if isinstance(context, Mapping):
+        fields["socmon"] = {k: context[k] for k in SOCMON_CONTEXT if k in context}
     return make_alert(
         alert_id=alert_id(rule.id, event_id),
         rule_id=rule.id,

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     # How far behind the newest event time a match may arrive and still count for correlation.
     correlation_lateness_seconds: float = Field(default=300.0, ge=0)
     incident_window_seconds: int = Field(default=3600, ge=1)
+    # Scheduled hunts (central): Sigma rules run over stored events with a per-rule watermark.
+    hunt_rules_dirs: list[Path] = Field(default_factory=list)
+    hunt_interval_seconds: float = Field(default=300.0, gt=0)
+    hunt_lag_seconds: float = Field(default=120.0, ge=0)
 
     @field_validator("data_dir")
     @classmethod

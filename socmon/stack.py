@@ -185,6 +185,26 @@ class Stack:
             await watch_silent_sources(store, alerts, s.source_silence_seconds, shutdown)
 
         sup.add("silent_sources", run_silence)
+        if s.hunt_rules_dirs:
+            from detections.hunt import HuntScheduler
+            from detections.sigma.loader import load_rules
+
+            hunts = HuntScheduler(
+                store,
+                db,
+                load_rules(s.hunt_rules_dirs).rules,
+                interval=s.hunt_interval_seconds,
+                lag=s.hunt_lag_seconds,
+            )
+
+            async def run_hunts(shutdown: asyncio.Event) -> None:
+                hunts.start()
+                try:
+                    await shutdown.wait()
+                finally:
+                    await asyncio.to_thread(hunts.shutdown)
+
+            sup.add("hunts", run_hunts)
         app = create_app(
             db,
             store,
