@@ -97,12 +97,15 @@ def make_alert(
     return doc
 
 
-def build_alert(rule: CompiledRule, event: Mapping[str, Any]) -> dict[str, Any]:
-    """One alert document for `rule` matching `event` (the event's `_id` must be set)."""
-    event_id = str(event.get("_id", ""))
-    group_by = rule.custom.get("group_by") or []
-    if isinstance(group_by, str):
-        group_by = [group_by]
+def group_by_of(custom: Mapping[str, Any]) -> list[str]:
+    """A rule's `group_by` custom key as a list of field names."""
+    group_by = custom.get("group_by") or []
+    return [group_by] if isinstance(group_by, str) else list(group_by)
+
+
+def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What an alert carries of the event that matched: its ECS field sets, the dataset and
+    action, and the enrichment context (unit, level, inventory context per side)."""
     source_event = event.get("event", {}) if isinstance(event.get("event"), Mapping) else {}
     fields: dict[str, Any] = {key: event[key] for key in COPIED if key in event}
     fields["event"] = {
@@ -112,16 +115,22 @@ def build_alert(rule: CompiledRule, event: Mapping[str, Any]) -> dict[str, Any]:
     context = event.get("socmon")
     if isinstance(context, Mapping):
         fields["socmon"] = {k: context[k] for k in SOCMON_CONTEXT if k in context}
+    return fields
+
+
+def build_alert(rule: CompiledRule, event: Mapping[str, Any]) -> dict[str, Any]:
+    """One alert document for `rule` matching `event` (the event's `_id` must be set)."""
+    event_id = str(event.get("_id", ""))
     return make_alert(
         alert_id=alert_id(rule.id, event_id),
         rule_id=rule.id,
         title=rule.title,
         level=rule.level,
         tags=rule.tags,
-        group_by=group_by,
+        group_by=group_by_of(rule.custom),
         timestamp=str(event.get("@timestamp") or _now()),
         event_id=event_id,
-        fields=fields,
+        fields=event_fields(event),
         rule_path=str(rule.path) if rule.path else None,
     )
 

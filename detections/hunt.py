@@ -88,7 +88,7 @@ from sigma.types import (
 from sqlalchemy import DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from detections.alerts import COPIED, alert_id, make_alert
+from detections.alerts import alert_id, event_fields, group_by_of, make_alert
 from detections.sigma.loader import LoadedRule, RuleError, load_rules
 from detections.sigma.mapping import UnmappedLogsource, variants
 from socmon.db import Base, Database
@@ -863,27 +863,18 @@ def build_hunt_alert(
 ) -> dict[str, Any]:
     """The alert for `query` matching stored `event`: streaming alerts' shape and id."""
     event_id = str(event.get("_id", ""))
-    group_by = query.custom.get("group_by") or []
-    if isinstance(group_by, str):
-        group_by = [group_by]
-    source_event = event.get("event", {}) if isinstance(event.get("event"), Mapping) else {}
-    fields: dict[str, Any] = {key: event[key] for key in COPIED if key in event}
-    fields["event"] = {
-        "original_dataset": source_event.get("dataset"),
-        "action": source_event.get("action"),
+    fields = event_fields(event)
+    fields["socmon"] = {
+        **fields.get("socmon", {}),
+        "hunt": {"index": event.get("_index"), **(hunt or {})},
     }
-    socmon_fields: dict[str, Any] = {}
-    if isinstance(event.get("socmon"), Mapping) and "unit" in event["socmon"]:
-        socmon_fields["unit"] = event["socmon"]["unit"]
-    socmon_fields["hunt"] = {"index": event.get("_index"), **(hunt or {})}
-    fields["socmon"] = socmon_fields
     return make_alert(
         alert_id=alert_id(query.rule_id, event_id),
         rule_id=query.rule_id,
         title=query.title,
         level=query.level,
         tags=query.tags,
-        group_by=group_by,
+        group_by=group_by_of(query.custom),
         timestamp=str(event.get("@timestamp") or iso(datetime.now(UTC))),
         event_id=event_id,
         fields=fields,
