@@ -43,6 +43,7 @@ import multiprocessing
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -465,6 +466,49 @@ RuleKeys = dict[int, tuple[int, int]]
 """id(compiled rule) -> (rule file index, rule index in its file): the rule's output order."""
 
 
+def iter_docs(
+    inp: InputFile, result: ScanResult, *, part: int = 0, parts: int = 1
+) -> Iterator[tuple[_Record, EcsDoc]]:
+    """Read and parse one file (or, with `parts` > 1, its blocks number `part`), counting into
+    `result`; a file that cannot be read (any more) sets `result.failure` and ends."""
+    from collectors.windows.importer import EvtxUnreadable
+
+    ctx = SourceContext(extra={"log.file.path": str(inp.path)})
+
+    def want(seq: int) -> bool:
+        return parts == 1 or (seq // BLOCK) % parts == part
+
+    try:
+        for rec in _records(inp, want, result):
+            doc = _parse(inp, rec, ctx)
+            result.events += 1
+            if "_parse_failure" in doc.get("tags", ()):
+                result.parse_failures += 1
+            yield rec, doc
+    except EvtxUnreadable as e:
+        result.failure = e.msg
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        result.failure = f"cannot read: {_reason(e)}"
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:  # a reader or parser bug (or a Rust panic): lose this file only
+        result.failure = f"reading stopped: {type(e).__name__}: {e}"
+
+
+def _match_doc(
+    matcher: Matcher, keys: RuleKeys, inp: InputFile, rec: _Record, doc: EcsDoc, out: list[Hit]
+) -> None:
+    rules = matcher.match(doc)
+    if not rules:
+        return
+    seen: set[tuple[int, int]] = set()
+    for rule in rules:
+        key = keys[id(rule)]
+        if key not in seen:  # two routes of one rule
+            seen.add(key)
+            out.append(Hit((inp.index, rec.seq, *key), _hit_doc(rule, doc, inp, rec)))
+
+
 def scan_file(
     inp: InputFile,
     matcher: Matcher,
@@ -474,40 +518,40 @@ def scan_file(
     parts: int = 1,
 ) -> ScanResult:
     """Read, parse and match one file (or, with `parts` > 1, its blocks number `part`)."""
-    from collectors.windows.importer import EvtxUnreadable
-
     result = ScanResult(inp.index)
-    ctx = SourceContext(extra={"log.file.path": str(inp.path)})
-
-    def want(seq: int) -> bool:
-        return parts == 1 or (seq // BLOCK) % parts == part
-
-    match = matcher.match
-    try:
-        for rec in _records(inp, want, result):
-            doc = _parse(inp, rec, ctx)
-            result.events += 1
-            if "_parse_failure" in doc.get("tags", ()):
-                result.parse_failures += 1
-            rules = match(doc)
-            if not rules:
-                continue
-            seen: set[tuple[int, int]] = set()
-            for rule in rules:
-                key = keys[id(rule)]
-                if key not in seen:  # two routes of one rule
-                    seen.add(key)
-                    hit = Hit((inp.index, rec.seq, *key), _hit_doc(rule, doc, inp, rec))
-                    result.hits.append(hit)
-    except EvtxUnreadable as e:
-        result.failure = e.msg
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        result.failure = f"cannot read: {_reason(e)}"
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
-    except BaseException as e:  # a reader or parser bug (or a Rust panic): lose this file only
-        result.failure = f"reading stopped: {type(e).__name__}: {e}"
+    for rec, doc in iter_docs(inp, result, part=part, parts=parts):
+        _match_doc(matcher, keys, inp, rec, doc, result.hits)
     return result
+
+
+def parse_to(inputs: Sequence[InputFile], out: BinaryIO) -> list[ScanResult]:
+    """`rules` mode: read and parse every input once, writing the documents to `out` (one
+    JSON line per file: index and [seq, number, offset, document] per record) for the workers
+    that match them; the counts and failures are returned."""
+    results: list[ScanResult] = []
+    for inp in inputs:
+        result = ScanResult(inp.index)
+        records = [(rec.seq, rec.number, rec.offset, doc) for rec, doc in iter_docs(inp, result)]
+        out.write(orjson.dumps([inp.index, records]) + b"\n")
+        results.append(result)
+    return results
+
+
+def match_parsed(
+    cache: Path, inputs: Sequence[InputFile], matcher: Matcher, keys: RuleKeys
+) -> list[ScanResult]:
+    """`rules` mode, in a worker: match the documents `parse_to` wrote (hits only)."""
+    by_index = {inp.index: inp for inp in inputs}
+    results: list[ScanResult] = []
+    with cache.open("rb") as f:
+        for line in f:
+            index, records = orjson.loads(line)
+            inp = by_index[index]
+            result = ScanResult(index)
+            for seq, number, offset, doc in records:
+                _match_doc(matcher, keys, inp, _Record(seq, number, offset, ""), doc, result.hits)
+            results.append(result)
+    return results
 
 
 # ------------------------------------------------------------------------------------- output
@@ -679,10 +723,18 @@ def _rule_share_task(
     all_files: Sequence[Path],
     options: MatchOptions,
     inputs: Sequence[InputFile],
+    cache: str,
+    ready: str,
 ) -> tuple[RulesSummary, list[ScanResult]]:
-    """`rules` mode: compile one share of the rule files and read every input with it."""
+    """`rules` mode: compile one share of the rule files while the parent parses the inputs,
+    then match the parsed documents it wrote to `cache` (once `ready` exists)."""
     matcher, keys, summary = compile_rules(files, all_files, options)
-    return summary, [scan_file(inp, matcher, keys) for inp in inputs]
+    flag = Path(ready)
+    while not flag.exists():
+        time.sleep(0.02)
+    if flag.read_text() != "ok":
+        raise RuntimeError(f"the parent could not parse the inputs: {flag.read_text()}")
+    return summary, match_parsed(Path(cache), inputs, matcher, keys)
 
 
 def _pool(
@@ -737,10 +789,25 @@ def run_match(
         shares = [[*filters, *plain[i::n]] for i in range(n)]
         report.mode, report.workers = "rules", n
         shared: list[list[ScanResult]] = []
-        with _pool(n) as pool:
+        with tempfile.TemporaryDirectory(prefix="socmon-match-") as tmp, _pool(n) as pool:
+            cache, ready = Path(tmp) / "events.jsonl", Path(tmp) / "ready"
             futures = [
-                pool.submit(_rule_share_task, share, all_rules, options, files) for share in shares
+                pool.submit(
+                    _rule_share_task, share, all_rules, options, files, str(cache), str(ready)
+                )
+                for share in shares
             ]
+            # The inputs are read and parsed once, here, while the workers compile.
+            status = "ok"
+            try:
+                with cache.open("wb") as out:
+                    results.extend(parse_to(files, out))
+            except BaseException as e:
+                status = f"{type(e).__name__}: {e}"
+                raise
+            finally:  # renamed into place: a worker never reads a half-written flag
+                (Path(tmp) / "ready.tmp").write_text(status)
+                (Path(tmp) / "ready.tmp").replace(ready)
             for i, future in enumerate(futures):
                 try:
                     summary, scans = future.result()
@@ -750,11 +817,9 @@ def run_match(
                     continue
                 rules.merge(summary)
                 shared.append(scans)
-        if shared:
-            results.extend(shared[0])  # counts are the same in every share
-            for scans in shared[1:]:
-                for own, scan in zip(results, scans, strict=True):
-                    own.hits.extend(scan.hits)
+        for scans in shared:
+            for own, scan in zip(results, scans, strict=True):
+                own.hits.extend(scan.hits)
     else:
         matcher, keys, summary = compile_rules(all_rules, all_rules, options)
         rules.merge(summary)

@@ -84,8 +84,9 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
     event: dict[str, Any] = {"dataset": DATASET, "module": "iptables", "kind": "event"}
     event["category"] = ["network"]
     doc["event"] = event
-    if header.group("pri") is not None:
-        priority = int(header.group("pri"))
+    pri = header.group("pri")
+    if pri is not None:
+        priority = int(pri)
         if priority <= 191:
             doc["log"] = {"syslog": {"priority": priority}}
     iptables: dict[str, Any] = {}
@@ -117,10 +118,9 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
         event["action"] = action
     types: list[str] = []
     if action is not None:
-        if any(word in action for word in _DENIED_WORDS):
-            types.append("denied")
-        elif any(word in action for word in _ALLOWED_WORDS):
-            types.append("allowed")
+        verdict = _verdict(action)
+        if verdict is not None:
+            types.append(verdict)
     if "ip" in doc.get("source", {}) or "ip" in doc.get("destination", {}):
         types.append("connection")
     if types:
@@ -131,21 +131,34 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
     return doc
 
 
+@lru_cache(maxsize=1024)
+def _verdict(action: str) -> str | None:
+    """`event.type` "denied" or "allowed" for the action word of a log prefix, if any."""
+    if any(word in action for word in _DENIED_WORDS):
+        return "denied"
+    if any(word in action for word in _ALLOWED_WORDS):
+        return "allowed"
+    return None
+
+
 def _timestamp(header: re.Match[str], ctx: SourceContext, now: datetime | None) -> str | None:
     tz = ctx.tz or UTC
     iso = header.group("iso")
+    if iso is not None:
+        return _iso_time(iso, tz)
+    year = (now or datetime.now(UTC)).astimezone(tz).year
+    return _syslog_time(year, header.group("month"), header.group("day"), header.group("time"), tz)
+
+
+@lru_cache(maxsize=4096)
+def _iso_time(text: str, tz: tzinfo) -> str | None:
+    """An ISO 8601 header time (in `tz` when it has no offset), as UTC text; None when invalid."""
     try:
-        if iso is not None:
-            moment = datetime.fromisoformat(iso)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=tz)
-        else:
-            year = (now or datetime.now(UTC)).astimezone(tz).year
-            return _syslog_time(
-                year, header.group("month"), header.group("day"), header.group("time"), tz
-            )
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
     return format_timestamp(moment.astimezone(UTC))
 
 
@@ -248,16 +261,22 @@ def _fields(text: str, doc: EcsDoc, iptables: dict[str, Any]) -> None:
     mac = values.get("MAC", "")
     if mac:
         _macs(mac, source, destination, network, iptables)
-    for key, section in (("SRC", source), ("DST", destination)):
-        if key in values:
-            address = normalize_ip(values[key])
-            if address is not None:
-                section["ip"] = address
-    for key, section in (("SPT", source), ("DPT", destination)):
-        if key in values:
-            port = _to_int(values[key], False)
-            if port is not None:
-                section["port"] = port
+    if "SRC" in values:
+        address = normalize_ip(values["SRC"])
+        if address is not None:
+            source["ip"] = address
+    if "DST" in values:
+        address = normalize_ip(values["DST"])
+        if address is not None:
+            destination["ip"] = address
+    if "SPT" in values:
+        port = _to_int(values["SPT"], False)
+        if port is not None:
+            source["port"] = port
+    if "DPT" in values:
+        port = _to_int(values["DPT"], False)
+        if port is not None:
+            destination["port"] = port
     proto = values.get("PROTO")
     protocol = proto.lower() if proto else ""
     if protocol:
