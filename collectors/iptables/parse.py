@@ -78,13 +78,13 @@ def parse(message: str, ctx: SourceContext, *, now: datetime | None = None) -> E
     if kernel < 0 and "IN=" not in rest:
         raise ParseError("no netfilter fields (IN=, or a kernel: line) in the message")
     doc: EcsDoc = {}
-    timestamp = _timestamp(header, ctx, now)
+    pri, month, day, clock, iso = header.groups()
+    timestamp = _timestamp(month, day, clock, iso, ctx, now)
     if timestamp is not None:
         doc["@timestamp"] = timestamp
     event: dict[str, Any] = {"dataset": DATASET, "module": "iptables", "kind": "event"}
     event["category"] = ["network"]
     doc["event"] = event
-    pri = header.group("pri")
     if pri is not None:
         priority = int(pri)
         if priority <= 191:
@@ -141,13 +141,15 @@ def _verdict(action: str) -> str | None:
     return None
 
 
-def _timestamp(header: re.Match[str], ctx: SourceContext, now: datetime | None) -> str | None:
+def _timestamp(
+    month: str, day: str, clock: str, iso: str | None, ctx: SourceContext, now: datetime | None
+) -> str | None:
+    """The header time (ISO 8601, or `Mmm dd HH:MM:SS` of the current year) as UTC text."""
     tz = ctx.tz or UTC
-    iso = header.group("iso")
     if iso is not None:
         return _iso_time(iso, tz)
     year = (now or datetime.now(UTC)).astimezone(tz).year
-    return _syslog_time(year, header.group("month"), header.group("day"), header.group("time"), tz)
+    return _syslog_time(year, month, day, clock, tz)
 
 
 @lru_cache(maxsize=4096)
