@@ -76,7 +76,7 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")  # branches (e.g. 0004 and 0005 both on 0003) allowed
     except SQLAlchemyError as e:
         raise DatabaseError(f"database migration failed: {e}") from e
 
