@@ -88,7 +88,7 @@ def _ssh_accepted(m: Match, doc: EcsDoc) -> None:
 
 def _ssh_failed(m: Match, doc: EcsDoc) -> None:
     _event(doc, action="ssh_login", category=["authentication"], type_=["info"], outcome="failure")
-    doc["user"] = {"name": m["user"]}
+    doc["user"] = {"name": m["user"].strip() or m["user"]}
     _source(doc, m["ip"], m["port"])
     set_field(doc, "system.auth.ssh", {"event": m["event"], "method": m["method"]})
 
@@ -293,7 +293,8 @@ _SSHD: tuple[tuple[re.Pattern[str], Handler], ...] = (
     ),
     (
         re.compile(
-            r"(?P<event>Failed) (?P<method>\S+) for (?:invalid user )?(?P<user>\S+) "
+            # The user name is whatever sshd printed, spaces included ("invalid user  0101").
+            r"(?P<event>Failed) (?P<method>\S+) for (?:invalid user )?(?P<user>.+?) "
             r"from (?P<ip>\S+) port (?P<port>\d+)"
         ),
         _ssh_failed,

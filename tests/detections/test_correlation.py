@@ -608,11 +608,10 @@ def _ssh_lines() -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-# sshd's "Failed <method> for [invalid user ]<user> from <ip> port <port>". A user name that is
-# empty or starts with a space ("invalid user  0101") is left out: the parser does not map that
-# line (reported to the parser's owner), so no rule can see it.
+# sshd's "Failed <method> for [invalid user ]<user> from <ip> port <port>"; the user name may
+# hold spaces ("invalid user  0101").
 _FAILED = re.compile(
-    r"^(\w+ +\d+ [\d:]+) \S+ sshd\[\d+\]: Failed \S+ for (?:invalid user )?\S+ from (\S+) port"
+    r"^(\w+ +\d+ [\d:]+) \S+ sshd\[\d+\]: Failed \S+ for (?:invalid user )?.+? from (\S+) port"
 )
 
 

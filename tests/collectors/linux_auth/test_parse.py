@@ -202,3 +202,15 @@ _line = st.tuples(
 @given(st.one_of(st.text(max_size=300), _line))
 def test_fuzz_parse_error_or_document(message: str) -> None:
     contract.assert_document_or_parse_error(_parse_or_reason(message), message)
+
+
+def test_failed_login_user_name_with_spaces() -> None:
+    """sshd prints the attempted name as given: "invalid user  0101" (OpenSSH_2k.log)."""
+    line = (
+        "Dec 10 06:55:46 LabSZ sshd[24200]: Failed password for invalid user  0101 "
+        "from 173.234.31.186 port 38926 ssh2"
+    )
+    doc = parse(line, CTX)
+    assert doc["event"]["outcome"] == "failure"
+    assert doc["user"] == {"name": "0101"}
+    assert doc["source"]["ip"] == "173.234.31.186" and doc["source"]["port"] == 38926
