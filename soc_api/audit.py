@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import false, select, text, update
 from sqlalchemy.orm import Session
 
 from soc_api.models import AuditRecord
 
 GENESIS = "0" * 64
+_AUDIT_LOCK = 0x736F636D6175  # "socmau": the advisory lock key of the audit chain
 
 
 def _digest(
@@ -34,7 +35,17 @@ def _digest(
 def record(
     session: Session, actor: str, action: str, object_type: str, object_id: object, **detail: Any
 ) -> AuditRecord:
-    """Append one audit record in the caller's transaction."""
+    """Append one audit record in the caller's transaction.
+
+    Two writers must never chain onto the same last record (the chain would fork): the
+    transaction first takes the database's write lock — PostgreSQL: an advisory transaction
+    lock; SQLite: a no-op write, which takes the file's write lock before the read below.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
+    elif dialect == "sqlite":
+        session.execute(update(AuditRecord).where(false()).values(actor=AuditRecord.actor))
     last = session.scalars(
         select(AuditRecord).order_by(AuditRecord.id.desc()).limit(1).with_for_update()
     ).first()

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # How far behind the newest event time a match may arrive and still count for correlation.
     correlation_lateness_seconds: float = Field(default=300.0, ge=0)
     incident_window_seconds: int = Field(default=3600, ge=1)
+    # Incident grouping (soc_api.incidents.IncidentPolicy): rule_windows, tag_windows,
+    # rule_groups, attack_groups (ATT&CK tag -> A1..C5), serious_when [{severity, min_level}].
+    incident_policy: dict[str, Any] = Field(default_factory=dict)
     # Scheduled hunts (central): Sigma rules run over stored events with a per-rule watermark.
     hunt_rules_dirs: list[Path] = Field(default_factory=list)
     hunt_interval_seconds: float = Field(default=300.0, gt=0)
@@ -113,6 +116,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("incident_policy")
+    @classmethod
+    def _incident_policy(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from soc_api.incidents import IncidentPolicy
+
+            IncidentPolicy.model_validate(v)
+        return v
 
     @field_validator("rules_policy")
     @classmethod

@@ -17,7 +17,6 @@ import signal
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -172,9 +171,12 @@ class Stack:
         assert self.store is not None and self.db is not None
         store, db = self.store, self.db
         alerts = self.spools["alerts"]
-        incidents = IncidentStage(
-            alerts, db, IncidentService(timedelta(seconds=s.incident_window_seconds))
+        from soc_api.incidents import IncidentPolicy
+
+        policy = IncidentPolicy.from_dict(
+            s.incident_policy, window_seconds=s.incident_window_seconds
         )
+        incidents = IncidentStage(alerts, db, IncidentService(policy=policy))
         sup.add("incidents", incidents.run)
         puller = AlertPuller(
             store, db, incidents.service, s.data_dir / "state" / "alert-puller.json"
