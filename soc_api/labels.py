@@ -89,3 +89,30 @@ RULE_KIND = {
 def label(table: dict[str, dict[str, str]], code: str | None) -> dict[str, str] | None:
     """Both labels of `code`, or None for an unknown / empty code."""
     return table.get(code) if code else None
+
+
+# Incident observables (soc_api/incidents.py OBSERVABLE_FIELDS).
+OBSERVABLE_TYPE = {
+    "ip": {"vi": "Địa chỉ IP", "en": "IP address"},
+    "host": {"vi": "Máy chủ / máy trạm", "en": "Host"},
+    "user": {"vi": "Tài khoản người dùng", "en": "User account"},
+    "hash": {"vi": "Mã băm tệp", "en": "File hash"},
+    "domain": {"vi": "Tên miền", "en": "Domain"},
+    "url": {"vi": "Đường dẫn URL", "en": "URL"},
+}
+
+# Incident timeline entries (soc_api/incidents.py).
+TIMELINE_KIND = {
+    "created": {"vi": "Tạo sự cố", "en": "Incident opened"},
+    "alert_added": {"vi": "Thêm cảnh báo", "en": "Alert added"},
+    "comment": {"vi": "Bình luận", "en": "Comment"},
+    "state_changed": {"vi": "Đổi trạng thái", "en": "State changed"},
+    "severity_changed": {"vi": "Đổi mức độ nghiêm trọng", "en": "Severity changed"},
+    "response_path_changed": {"vi": "Đổi hướng xử lý", "en": "Response path changed"},
+    "group_changed": {"vi": "Đổi nhóm sự cố", "en": "Incident group changed"},
+    "assignee_changed": {"vi": "Đổi người xử lý", "en": "Assignee changed"},
+    "merged": {"vi": "Gộp sự cố khác vào", "en": "Incident merged in"},
+    "merged_into": {"vi": "Đã gộp vào sự cố khác", "en": "Merged into another incident"},
+    "split": {"vi": "Tách cảnh báo ra sự cố mới", "en": "Alerts split off"},
+    "split_from": {"vi": "Tách ra từ sự cố khác", "en": "Split from another incident"},
+}

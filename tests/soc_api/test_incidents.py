@@ -125,3 +125,40 @@ def test_alerts_from_other_hosts_become_incidents(
             == "remote-late"
         )
     remote.close()
+
+
+def test_stage_batch_is_idempotent_and_skips_suppressed(tmp_path: Path, db: Database) -> None:
+    """The alerts-spool consumer: a replayed batch adds nothing; a suppressed alert is kept
+    aside, not opened, and stays aside when replayed."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from soc_api.incidents import IncidentStage
+    from soc_api.models import SuppressedAlert, Suppression
+    from socmon.spool import Record, Spool
+
+    now = datetime.now(UTC)
+    with db.session() as s:
+        s.add(
+            Suppression(
+                rule_id="r-1",
+                match={"source.ip": "198.51.100.99"},
+                reason="authorised scanner",
+                expires_at=now + timedelta(hours=1),
+                created_by="test",
+                created_at=now,
+                hits=0,
+            )
+        )
+    spool = Spool(tmp_path / "alerts", consumers=["incident"])
+    stage = IncidentStage(spool, db, IncidentService())
+    docs = [alert(n, f"198.51.100.{n}") | {"_id": f"s{n}"} for n in (1, 2, 99)]
+    records = [Record(i + 1, orjson.dumps(d), 0.0) for i, d in enumerate(docs)]
+    stage.handle(records)
+    stage.handle(records)  # replay after a crash before the ack
+    with db.session() as s:
+        [inc] = s.scalars(select(Incident)).all()
+        assert inc.alert_count == 2
+        assert s.scalars(select(SuppressedAlert.alert_id)).all() == ["s99"]
+    spool.close()
