@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter
 
+from soc_api.access_login import LoginLimiter
+from soc_api.access_policy import OPERATIONS
 from soc_api.deps import get_current_user
-from soc_api.errors import ApiProblem, install_handlers
+from soc_api.errors import ApiProblem, ErrorResponse, install_handlers
 from soc_api.models import User
-from soc_api.routes import health, incidents, rules, sources
+from soc_api.routes import alerts, health, incidents, playbooks, rules, sources, users
 from socmon import __version__
 from socmon.db import Database
 from socmon.store import Store
@@ -18,7 +22,7 @@ from socmon.store import Store
 if TYPE_CHECKING:
     from detections.catalog import RuleCatalog
 
-METRICS_ROLES = {"admin", "sysadmin"}
+METRICS_ROLES = frozenset(OPERATIONS)
 
 
 def create_app(
@@ -28,10 +32,13 @@ def create_app(
     embedded: bool = False,
     silence_seconds: float = 900,
     catalog: RuleCatalog | None = None,
+    login_limiter: LoginLimiter | None = None,
 ) -> FastAPI:
     """The API over `db` and `store`; `catalog` (the running rules) enables `/api/rules`.
 
-    The per-rule changes stored in the database are applied to `catalog` here.
+    The per-rule changes stored in the database are applied to `catalog` here. Failed console
+    logins are counted by `login_limiter` (default: 5 per user name and per client address in
+    5 minutes, in this process's memory).
     """
     app = FastAPI(
         title="socmon API",
@@ -46,21 +53,103 @@ def create_app(
     app.state.embedded = embedded
     app.state.silence_seconds = silence_seconds
     app.state.catalog = catalog
+    app.state.login_limiter = login_limiter or LoginLimiter()
     if catalog is not None:
         with db.session() as session:
             catalog.apply_overrides(rules.load_overrides(session))
     install_handlers(app)
+
+    @app.exception_handler(users.RateLimited)
+    async def _rate_limited(_: Request, exc: users.RateLimited) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": exc.code, "message": exc.message}},
+            status_code=exc.status,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
     api = APIRouter(prefix="/api")
     api.include_router(health.router)
     api.include_router(incidents.router)
+    api.include_router(incidents.suppressions_router)
+    api.include_router(playbooks.router)
+    api.include_router(playbooks.runs_router)
     api.include_router(sources.router)
     api.include_router(rules.router)
+    api.include_router(alerts.router)
+    api.include_router(users.router)
+    api.include_router(users.roles_router)
+    api.include_router(users.login_router)
     app.include_router(api)
 
-    @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics (admin or sysadmin token)")
+    @app.get(
+        "/metrics",
+        tags=["metrics"],
+        summary="Prometheus metrics (admin or sysadmin token)",
+        response_class=Response,
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+            401: {"model": ErrorResponse},
+            403: {"model": ErrorResponse},
+        },
+    )
     def metrics(user: User = Depends(get_current_user)) -> Response:  # noqa: B008
         if user.role not in METRICS_ROLES:
             raise ApiProblem(403, "forbidden", "metrics need the admin or sysadmin role")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    _complete_openapi(app)
     return app
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    """Document the one error model everywhere: the 422 of FastAPI's request validation has
+    our `ErrorResponse` shape (errors.install_handlers), every authenticated operation may
+    answer 401, and every operation 503 when the database or the event store is down."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "ErrorResponse" not in schemas:
+            schemas.update(
+                {
+                    name: model
+                    for name, model in TypeAdapter(ErrorResponse)
+                    .json_schema(ref_template="#/components/schemas/{model}")
+                    .pop("$defs", {})
+                    .items()
+                }
+            )
+            schemas["ErrorResponse"] = TypeAdapter(ErrorResponse).json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            schemas["ErrorResponse"].pop("$defs", None)
+        for operations in schema.get("paths", {}).values():
+            for op in operations.values():
+                responses = op.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = _error("Invalid request (parameters or body)")
+                if "requestBody" in op:
+                    responses.setdefault("400", _error("The body is not readable JSON"))
+                if op.get("security"):
+                    responses.setdefault(
+                        "401", _error("Missing, invalid, expired or revoked token")
+                    )
+                responses.setdefault(
+                    "503", _error("The database or the event store is unavailable")
+                )
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

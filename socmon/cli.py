@@ -63,10 +63,15 @@ def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_admin_create(args: argparse.Namespace) -> int:
     from soc_api import create_user, issue_token
 
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
     db = _database(args)
     units = [u.strip() for u in args.units.split(",") if u.strip()]
     with db.session() as session:
         user = create_user(session, args.name, args.role, units, actor="cli")
+        if password is not None:
+            from soc_api.access_login import set_password
+
+            set_password(session, user, password, actor="cli")
         token = issue_token(session, user, actor="cli")
     print(f"created {args.role} user {args.name!r} (units: {', '.join(units)})", file=sys.stderr)
     print("API token (shown once, store it safely):", file=sys.stderr)
@@ -154,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--role", default="admin")
     create.add_argument("--units", default="*", help="comma-separated owner units; * = all")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a console password (12+ characters) from the first line of stdin",
+    )
     create.set_defaults(func=cmd_admin_create)
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(

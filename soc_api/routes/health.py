@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="State of the event store and the database")
-def health(request: Request) -> JSONResponse:
+class BackendHealth(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    store: BackendHealth
+    database: BackendHealth
+
+
+@router.get(
+    "/health", response_model=HealthPublic, summary="State of the event store and the database"
+)
+def health(request: Request) -> dict[str, Any]:
     state = request.app.state
     db: dict[str, Any] = state.db.health()
     store: dict[str, Any] = (
@@ -20,5 +34,4 @@ def health(request: Request) -> JSONResponse:
     if state.embedded:
         store["embedded"] = True
     ok = db["status"] == "ok" and store["status"] == "ok"
-    body = {"status": "ok" if ok else "degraded", "store": store, "database": db}
-    return JSONResponse(body, status_code=200)
+    return {"status": "ok" if ok else "degraded", "store": store, "database": db}

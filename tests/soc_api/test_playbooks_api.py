@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -16,7 +16,6 @@ from playbooks.adapters import AdapterRegistry
 from playbooks.engine import PlaybookEngine
 from soc_api import audit, create_app, create_user, issue_token
 from soc_api.models import AuditRecord, Incident
-from soc_api.routes import playbooks as playbook_routes
 from socmon.db import Database
 from tests.playbooks.conftest import open_incident
 from tests.playbooks.servers import FortiOsHandler, FortiOsState, serve
@@ -27,11 +26,6 @@ TOKEN = "fgt-api-token"
 
 def build_app(db: Database, engine: PlaybookEngine) -> FastAPI:
     app = create_app(db, None)
-    if not any(getattr(r, "path", "") == "/api/playbooks" for r in app.routes):
-        api = APIRouter(prefix="/api")  # until soc_api/app.py registers the routers
-        api.include_router(playbook_routes.router)
-        api.include_router(playbook_routes.runs_router)
-        app.include_router(api)
     app.state.playbook_engine = engine
     return app
 
