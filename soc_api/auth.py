@@ -79,6 +79,9 @@ def token_expires_at(row: ApiToken) -> datetime | None:
     return created + SESSION_TTL
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def authenticate(session: Session, token: str) -> User | None:
     """The active user owning `token`, or None."""
     if not token.startswith((TOKEN_PREFIX, SESSION_PREFIX)):
@@ -93,5 +96,13 @@ def authenticate(session: Session, token: str) -> User | None:
     expires = token_expires_at(row)
     if expires is not None and expires <= datetime.now(UTC):
         return None
-    row.last_used_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if last is None or now - last >= LAST_USED_RESOLUTION:
+        # Recorded once a minute, and committed at once: otherwise every read request would
+        # hold SQLite's write lock until its response is sent (a pile-up under concurrency).
+        row.last_used_at = now
+        session.commit()
     return row.user

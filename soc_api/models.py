@@ -54,6 +54,10 @@ class AuditRecord(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    __table_args__ = (  # the list pages: a unit's newest, a state's newest (migration 0007)
+        Index("ix_incidents_unit_last_seen", "unit", "last_seen"),
+        Index("ix_incidents_status_last_seen", "status", "last_seen"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_key: Mapped[str] = mapped_column(String(64), index=True)

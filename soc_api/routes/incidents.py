@@ -7,12 +7,13 @@ a 404, as if it did not exist. Every change is audited (hash chain) and on the t
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
 
 from soc_api.access_policy import PROVINCIAL_EDIT, SOC_READ, SOC_WORK
 from soc_api.deps import AgencyScope, CurrentUser, Scope, SessionDep, require_roles, scope_of
@@ -356,6 +357,16 @@ def list_incidents(
     return {"data": [to_public(r) for r in rows], "count": count}
 
 
+_T = TypeVar("_T")
+
+
+def _committed(session: Session, out: _T) -> _T:
+    """Commit a write route's transaction before FastAPI serialises the response (in another
+    thread): the database's write lock is released now, not after the response is sent."""
+    session.commit()
+    return out
+
+
 def _detail(session: SessionDep, inc: Incident) -> dict[str, Any]:
     alerts = session.scalars(
         select(IncidentAlert)
@@ -513,7 +524,7 @@ def update_incident(
         )
     except IncidentError as e:
         raise _problem(e) from e
-    return _detail(session, inc)
+    return _committed(session, _detail(session, inc))
 
 
 @router.post(
@@ -536,7 +547,7 @@ def add_comment(
         c = SERVICE.comment(session, inc, user.name, body.body)
     except IncidentError as e:
         raise _problem(e) from e
-    return {"id": c.id, "ts": as_utc(c.ts), "author": c.author, "body": c.body}
+    return _committed(session, {"id": c.id, "ts": as_utc(c.ts), "author": c.author, "body": c.body})
 
 
 @router.post(
@@ -560,7 +571,7 @@ def merge_incidents(
             SERVICE.merge(session, target, source, user.name)
         except IncidentError as e:
             raise _problem(e) from e
-    return _detail(session, target)
+    return _committed(session, _detail(session, target))
 
 
 @router.post(
@@ -583,7 +594,7 @@ def split_incident(
         new = SERVICE.split(session, inc, body.alert_ids, user.name, title=body.title)
     except IncidentError as e:
         raise _problem(e) from e
-    return _detail(session, new)
+    return _committed(session, _detail(session, new))
 
 
 # -- suppressions --------------------------------------------------------------------------
@@ -703,7 +714,7 @@ def create_suppression(
         unit=sup.unit,
         expires_at=_aware(sup.expires_at).isoformat(),
     )
-    return _sup_public(sup)
+    return _committed(session, _sup_public(sup))
 
 
 @suppressions_router.get(
@@ -741,7 +752,7 @@ def update_suppression(
     if not changes:
         raise ApiProblem(422, "invalid_request", "nothing to change: give reason or expires_at")
     record_audit(session, user.name, "suppression.update", "suppression", sup.id, **changes)
-    return _sup_public(sup)
+    return _committed(session, _sup_public(sup))
 
 
 @suppressions_router.delete(
@@ -759,4 +770,4 @@ def delete_suppression(
     session.delete(sup)
     session.flush()  # write first (SQLite: holds the write lock before the audit append)
     record_audit(session, user.name, "suppression.delete", "suppression", sup_id, rule_id=rule_id)
-    return Response(status_code=204)
+    return _committed(session, Response(status_code=204))
