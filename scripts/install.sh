@@ -13,6 +13,10 @@ extras=""
 apt_pkgs=()
 command -v tshark >/dev/null 2>&1 || apt_pkgs+=(tshark)
 command -v logger >/dev/null 2>&1 || apt_pkgs+=(bsdutils)
+# Test tools: the suite also runs on PostgreSQL (scripts/test.sh starts a throwaway cluster).
+if [ -n "$extras" ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  apt_pkgs+=(postgresql)
+fi
 PY=""
 for cand in python3.11 python3; do
   if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then

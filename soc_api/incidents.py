@@ -313,7 +313,7 @@ def extract_observables(alert: Mapping[str, Any]) -> list[list[str]]:
             for v in value if isinstance(value, list) else [value]:
                 if v is None or v == "" or isinstance(v, (dict, list)):
                     continue
-                text = str(v)[:MAX_OBSERVABLE]
+                text = str(v).replace("\x00", "")[:MAX_OBSERVABLE]  # PostgreSQL refuses NUL
                 if kind in ("domain", "host", "hash"):
                     text = text.lower()
                 seen.setdefault((kind, text), None)
@@ -356,6 +356,11 @@ def suppression_matches(match: Mapping[str, Any], alert: Mapping[str, Any]) -> b
 OpenedCallback = Callable[[Incident], None]
 
 
+def _forget_opened(session: Session, _previous: Any) -> None:
+    """A rolled-back transaction opened nothing: its incidents are never announced."""
+    session.info.pop("socmon_opened", None)
+
+
 class IncidentService:
     """Turns alert documents into incidents, and changes incidents on analysts' requests.
 
@@ -391,29 +396,21 @@ class IncidentService:
         self._opened.append(callback)
 
     def _notify_after_commit(self, session: Session, incident: Incident) -> None:
-        pending: list[Incident] | None = session.info.get("socmon_opened")
-        if pending is None:
-            pending = session.info["socmon_opened"] = []
+        # The listeners are registered once per session and never removed (removing one while
+        # SQLAlchemy runs it breaks the rollback that triggered it); they only read the list.
+        if not session.info.get("socmon_listening"):
+            session.info["socmon_listening"] = True
+            event.listen(session, "after_commit", self._after_commit)
+            event.listen(session, "after_soft_rollback", _forget_opened)
+        session.info.setdefault("socmon_opened", []).append(incident)
 
-            def _after_commit(sess: Session) -> None:
-                items = sess.info.pop("socmon_opened", [])
-                event.remove(sess, "after_soft_rollback", _after_rollback)
-                for inc in items:
-                    for cb in self._opened:
-                        try:
-                            cb(inc)
-                        except Exception:  # a listener must not break ingestion
-                            log.exception("incident listener failed %s", kv(incident=inc.id))
-
-            def _after_rollback(sess: Session, _previous: Any) -> None:
-                sess.info.pop("socmon_opened", None)
-                if event.contains(sess, "after_commit", _after_commit):
-                    event.remove(sess, "after_commit", _after_commit)
-                event.remove(sess, "after_soft_rollback", _after_rollback)
-
-            event.listen(session, "after_commit", _after_commit, once=True)
-            event.listen(session, "after_soft_rollback", _after_rollback)
-        pending.append(incident)
+    def _after_commit(self, session: Session) -> None:
+        for inc in session.info.pop("socmon_opened", []):
+            for cb in self._opened:
+                try:
+                    cb(inc)
+                except Exception:  # a listener must not break ingestion
+                    log.exception("incident listener failed %s", kv(incident=inc.id))
 
     # -- ingestion ---------------------------------------------------------------------------
 
@@ -490,7 +487,7 @@ class IncidentService:
                 group_key=key,
                 dedup_key=slot,
                 rule_id=rule_id[:64],
-                title=str(get_field(alert, "rule.name") or rule_id)[:500],
+                title=str(get_field(alert, "rule.name") or rule_id).replace("\x00", "")[:500],
                 severity=severity,
                 status="new",
                 category=self.policy.group_for(rule_id, tags),

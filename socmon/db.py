@@ -1,8 +1,10 @@
 """The SQL database: engine, sessions, the declarative base and migrations (Alembic).
 
-PostgreSQL in production, a SQLite file under the data directory by default. The schema
-is created and upgraded only by Alembic migrations (`socmon/migrations/versions/`), never
-by `metadata.create_all`, so production databases and tests follow the same path.
+PostgreSQL in production (`SOCMON_DB_URL=postgresql+psycopg://user:pass@host/db`, driver
+psycopg 3), a SQLite file under the data directory by default. The schema is created and
+upgraded only by Alembic migrations (`socmon/migrations/versions/`), never by
+`metadata.create_all`, so production databases and tests follow the same path; the test
+suite runs on both (docs/database.md).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import JSON, Engine, MetaData, create_engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import JSON, URL, Engine, MetaData, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from socmon.errors import SocmonError
@@ -45,11 +47,64 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+#: PostgreSQL pool: enough connections for the API's worker threads, the detection engine
+#: and the scheduler of one process; connections are checked before use and renewed after
+#: half an hour (a firewall may drop idle ones silently).
+PG_POOL: dict[str, Any] = {
+    "pool_size": 10,
+    "max_overflow": 20,
+    "pool_timeout": 30,
+    "pool_recycle": 1800,
+    "pool_pre_ping": True,
+}
+PG_CONNECT_TIMEOUT_S = 10
+
+#: The largest value of an Integer column (every `id`) on PostgreSQL (int4; SQLite's is
+#: int8). Ids from outside (API paths, filters) are validated against it: a larger one is a
+#: 422 or 404, never an "integer out of range" error from the server.
+MAX_INT_ID = 2**31 - 1
+
+#: Drivers a `postgresql://` URL may name; others (psycopg2, asyncpg...) are not installed.
+PG_DRIVERS = ("psycopg",)
+
+
+def masked_url(url: str | URL) -> str:
+    """`url` with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable database URL)"
+
+
+def database_url(url: str) -> URL:
+    """The parsed URL; `postgresql://` and `postgres://` mean the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise DatabaseError(f"bad database URL {masked_url(url)}: {e}") from e
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() not in PG_DRIVERS:
+        raise DatabaseError(
+            f"database URL {masked_url(parsed)}: driver {parsed.get_driver_name()!r} is not "
+            "supported; use postgresql+psycopg://user:password@host/database"
+        )
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseError(
+            f"database URL {masked_url(parsed)}: only sqlite:/// and postgresql+psycopg:// "
+            "are supported"
+        )
+    return parsed
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL a
+    sized pool, a connect timeout and UTC as the session time zone."""
+    parsed = database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -60,7 +115,25 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Defaults only: a `?connect_timeout=` or `?application_name=` in the URL wins.
+    defaults = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "socmon"}
+    engine = create_engine(
+        parsed,
+        connect_args={k: v for k, v in defaults.items() if k not in parsed.query},
+        **PG_POOL,
+    )
+
+    @event.listens_for(engine, "connect", insert=True)
+    def _pg_session(dbapi_conn: Any, _record: Any) -> None:
+        # Timestamps come back in UTC whatever the server's or the role's TimeZone setting.
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True  # a SET inside the first transaction would be rolled back
+        cur = dbapi_conn.cursor()
+        cur.execute("SET TIME ZONE 'UTC'")
+        cur.close()
+        dbapi_conn.autocommit = autocommit
+
+    return engine
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -70,15 +143,44 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+def _error_text(e: BaseException, url: URL) -> str:
+    """The first line of a driver error, never showing the URL's password."""
+    line = (str(e).splitlines() or [type(e).__name__])[0]
+    if url.password:
+        line = line.replace(str(url.password), "***")
+    return line
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once; DatabaseError (URL password masked) if the server cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as e:
+        raise DatabaseError(
+            f"cannot connect to the database {masked_url(engine.url)}: {_error_text(e, engine.url)}"
+        ) from e
+
+
+#: Key of the PostgreSQL advisory lock held while migrating: two processes starting at once
+#: (`socmon up` and `socmon admin create`) upgrade one after the other, not both together.
+MIGRATION_LOCK_KEY = 0x50C_0DB
+
+
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the newest migration (idempotent)."""
+    check_connection(engine)
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")  # branches (e.g. 0004 and 0005 both on 0003) allowed
     except SQLAlchemyError as e:
-        raise DatabaseError(f"database migration failed: {e}") from e
+        raise DatabaseError(
+            f"database migration failed on {masked_url(engine.url)}: {_error_text(e, engine.url)}"
+        ) from e
 
 
 class Database:
@@ -109,7 +211,7 @@ class Database:
                 conn.execute(text("SELECT 1"))
             return {"status": "ok", "dialect": self.engine.dialect.name}
         except SQLAlchemyError as e:
-            return {"status": "unreachable", "error": str(e).splitlines()[0]}
+            return {"status": "unreachable", "error": _error_text(e, self.engine.url)}
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -39,13 +39,13 @@ def seed(db: Database) -> None:
 
 
 @pytest.mark.integration
-def test_health_needs_no_auth_and_reports_both_backends(client: TestClient) -> None:
+def test_health_needs_no_auth_and_reports_both_backends(client: TestClient, db: Database) -> None:
     r = client.get("/api/health")
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
     assert body["store"]["status"] == "ok" and body["store"]["embedded"] is True
-    assert body["database"] == {"status": "ok", "dialect": "sqlite"}
+    assert body["database"] == {"status": "ok", "dialect": db.engine.dialect.name}
 
 
 @pytest.mark.integration
