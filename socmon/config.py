@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # Incident grouping (soc_api.incidents.IncidentPolicy): rule_windows, tag_windows,
     # rule_groups, attack_groups (ATT&CK tag -> A1..C5), serious_when [{severity, min_level}].
     incident_policy: dict[str, Any] = Field(default_factory=dict)
+    # Playbook actions (playbooks.adapters: fortigate, panos, email, webhook); secrets are named
+    # environment variables, never values here. Every action is a dry run unless executed.
+    playbook_adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    playbook_regime: str = ""  # force a reporting regime id; empty = the one in force
     # Scheduled hunts (central): Sigma rules run over stored events with a per-rule watermark.
     hunt_rules_dirs: list[Path] = Field(default_factory=list)
     hunt_interval_seconds: float = Field(default=300.0, gt=0)

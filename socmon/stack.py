@@ -176,7 +176,16 @@ class Stack:
         policy = IncidentPolicy.from_dict(
             s.incident_policy, window_seconds=s.incident_window_seconds
         )
-        incidents = IncidentStage(alerts, db, IncidentService(policy=policy))
+        from playbooks.adapters import AdapterRegistry
+        from playbooks.engine import PlaybookEngine, SlaWatcher, attach, spool_sink
+
+        service = IncidentService(policy=policy)
+        playbooks = PlaybookEngine(
+            adapters=AdapterRegistry.from_config(s.playbook_adapters),
+            regime=s.playbook_regime or None,
+        )
+        attach(service, db, playbooks)  # every opened incident gets its playbook run
+        incidents = IncidentStage(alerts, db, service)
         sup.add("incidents", incidents.run)
         puller = AlertPuller(
             store, db, incidents.service, s.data_dir / "state" / "alert-puller.json"
@@ -187,6 +196,16 @@ class Stack:
             await watch_silent_sources(store, alerts, s.source_silence_seconds, shutdown)
 
         sup.add("silent_sources", run_silence)
+        sla = SlaWatcher(db, spool_sink(alerts))
+
+        async def run_sla(shutdown: asyncio.Event) -> None:
+            sla.start()
+            try:
+                await shutdown.wait()
+            finally:
+                await asyncio.to_thread(sla.stop)
+
+        sup.add("playbook_sla", run_sla)
         if s.hunt_rules_dirs:
             from detections.hunt import HuntScheduler
             from detections.sigma.loader import load_rules
@@ -214,6 +233,7 @@ class Stack:
             silence_seconds=s.source_silence_seconds,
             catalog=self.catalog,
         )
+        app.state.playbook_engine = playbooks
         server = _Server(
             uvicorn.Config(
                 app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"

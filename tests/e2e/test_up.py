@@ -159,6 +159,9 @@ def test_fortigate_deny_becomes_an_incident(stack: RunningStack) -> None:
     assert alerts["hits"]["hits"][0]["_source"]["socmon"]["alert"]["event_id"] == event["_id"]
     detail = httpx.get(f"{stack.api}/api/incidents/{inc['id']}", headers=auth).json()
     assert detail["alerts"][0]["event_id"] == event["_id"]
+    # The incident opened its group's playbook (A4, normal path) with tasks due.
+    runs = httpx.get(f"{stack.api}/api/playbook-runs", headers=auth).json()["data"]
+    assert [(r["incident_id"], r["group"]) for r in runs] == [(inc["id"], "A4")]
     es.close()
 
     # Source health shows the sender (published every 5 s).
