@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import ColumnElement, and_, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -146,3 +149,35 @@ def get_scope(user: CurrentUser) -> Scope:
 
 
 AgencyScope = Annotated[Scope, Depends(get_scope)]
+
+
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        out = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session):
+                value.commit()
+        return out
+
+    return run
+
+
+class WriteRoute(APIRoute):
+    """A route whose write methods commit the request's session as soon as the endpoint
+    returns, before FastAPI serialises the response in another worker thread.
+
+    Committing at the end of the request instead (the session dependency's exit) keeps the
+    database's write lock while the request waits for that thread; under concurrency the
+    pool fills with requests waiting for the lock and nothing moves (bench/api, decision
+    0006). An endpoint that raises is not committed: the session dependency rolls it back.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = {m.upper() for m in kwargs.get("methods") or ()}
+        if methods & _WRITE_METHODS and not inspect.iscoroutinefunction(endpoint):
+            endpoint = _committing(endpoint)
+        super().__init__(path, endpoint, **kwargs)

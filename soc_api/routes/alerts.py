@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from soc_api.access_policy import SOC_READ
-from soc_api.deps import AgencyScope, require_roles
+from soc_api.deps import AgencyScope, WriteRoute, require_roles
 from soc_api.errors import ApiProblem, ErrorResponse
 from soc_api.labels import SEVERITY
 from socmon.ecs import get_field
@@ -25,6 +25,7 @@ from socmon.store import Store
 MAX_WINDOW = 10_000  # the store's max_result_window: offset + limit beyond it is refused
 
 router = APIRouter(
+    route_class=WriteRoute,
     prefix="/alerts",
     tags=["alerts"],
     dependencies=[Depends(require_roles(*SOC_READ))],

@@ -7,7 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-router = APIRouter(tags=["health"])
+from soc_api.deps import WriteRoute
+
+router = APIRouter(route_class=WriteRoute, tags=["health"])
 
 
 class BackendHealth(BaseModel):

@@ -7,16 +7,23 @@ a 404, as if it did not exist. Every change is audited (hash chain) and on the t
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import case, func, or_, select
-from sqlalchemy.orm import Session
 
 from soc_api.access_policy import PROVINCIAL_EDIT, SOC_READ, SOC_WORK
-from soc_api.deps import AgencyScope, CurrentUser, Scope, SessionDep, require_roles, scope_of
+from soc_api.deps import (
+    AgencyScope,
+    CurrentUser,
+    Scope,
+    SessionDep,
+    WriteRoute,
+    require_roles,
+    scope_of,
+)
 from soc_api.errors import ApiProblem, ErrorResponse
 from soc_api.incidents import (
     OBSERVABLE_TYPES,
@@ -61,12 +68,14 @@ ROLE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse},
 }
 router = APIRouter(
+    route_class=WriteRoute,
     prefix="/incidents",
     tags=["incidents"],
     responses=ROLE_ERRORS,
     dependencies=[Depends(require_roles(*SOC_READ))],
 )
 suppressions_router = APIRouter(
+    route_class=WriteRoute,
     prefix="/suppressions",
     tags=["suppressions"],
     responses=ROLE_ERRORS,
@@ -357,16 +366,6 @@ def list_incidents(
     return {"data": [to_public(r) for r in rows], "count": count}
 
 
-_T = TypeVar("_T")
-
-
-def _committed(session: Session, out: _T) -> _T:
-    """Commit a write route's transaction before FastAPI serialises the response (in another
-    thread): the database's write lock is released now, not after the response is sent."""
-    session.commit()
-    return out
-
-
 def _detail(session: SessionDep, inc: Incident) -> dict[str, Any]:
     alerts = session.scalars(
         select(IncidentAlert)
@@ -524,7 +523,7 @@ def update_incident(
         )
     except IncidentError as e:
         raise _problem(e) from e
-    return _committed(session, _detail(session, inc))
+    return _detail(session, inc)
 
 
 @router.post(
@@ -547,7 +546,7 @@ def add_comment(
         c = SERVICE.comment(session, inc, user.name, body.body)
     except IncidentError as e:
         raise _problem(e) from e
-    return _committed(session, {"id": c.id, "ts": as_utc(c.ts), "author": c.author, "body": c.body})
+    return {"id": c.id, "ts": as_utc(c.ts), "author": c.author, "body": c.body}
 
 
 @router.post(
@@ -571,7 +570,7 @@ def merge_incidents(
             SERVICE.merge(session, target, source, user.name)
         except IncidentError as e:
             raise _problem(e) from e
-    return _committed(session, _detail(session, target))
+    return _detail(session, target)
 
 
 @router.post(
@@ -594,7 +593,7 @@ def split_incident(
         new = SERVICE.split(session, inc, body.alert_ids, user.name, title=body.title)
     except IncidentError as e:
         raise _problem(e) from e
-    return _committed(session, _detail(session, new))
+    return _detail(session, new)
 
 
 # -- suppressions --------------------------------------------------------------------------
@@ -714,7 +713,7 @@ def create_suppression(
         unit=sup.unit,
         expires_at=_aware(sup.expires_at).isoformat(),
     )
-    return _committed(session, _sup_public(sup))
+    return _sup_public(sup)
 
 
 @suppressions_router.get(
@@ -752,7 +751,7 @@ def update_suppression(
     if not changes:
         raise ApiProblem(422, "invalid_request", "nothing to change: give reason or expires_at")
     record_audit(session, user.name, "suppression.update", "suppression", sup.id, **changes)
-    return _committed(session, _sup_public(sup))
+    return _sup_public(sup)
 
 
 @suppressions_router.delete(
@@ -770,4 +769,4 @@ def delete_suppression(
     session.delete(sup)
     session.flush()  # write first (SQLite: holds the write lock before the audit append)
     record_audit(session, user.name, "suppression.delete", "suppression", sup_id, rule_id=rule_id)
-    return _committed(session, Response(status_code=204))
+    return Response(status_code=204)

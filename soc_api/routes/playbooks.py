@@ -25,7 +25,7 @@ from playbooks.engine import (
 from playbooks.errors import PlaybookError
 from playbooks.models import PlaybookRun, PlaybookTask
 from soc_api.access_policy import SOC_WORK
-from soc_api.deps import AgencyScope, CurrentUser, Scope, SessionDep, require_roles
+from soc_api.deps import AgencyScope, CurrentUser, Scope, SessionDep, WriteRoute, require_roles
 from soc_api.errors import ApiProblem, ErrorResponse
 from soc_api.incidents import parse_time as as_utc
 from soc_api.labels import INCIDENT_CATEGORY, RESPONSE_PATH, label
@@ -40,8 +40,12 @@ TASK_ROLES = ("admin", "analyst", "provider-analyst", "sysadmin", "manager")
 MAX_ID = 2**31 - 1  # SQL INTEGER: larger ids cannot exist (and must not reach PostgreSQL)
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 TaskId = Annotated[str, Path(max_length=64)]
-router = APIRouter(prefix="/playbooks", tags=["playbooks"], responses=_errors)
-runs_router = APIRouter(prefix="/playbook-runs", tags=["playbooks"], responses=_errors)
+router = APIRouter(
+    route_class=WriteRoute, prefix="/playbooks", tags=["playbooks"], responses=_errors
+)
+runs_router = APIRouter(
+    route_class=WriteRoute, prefix="/playbook-runs", tags=["playbooks"], responses=_errors
+)
 
 
 class Text(BaseModel):

@@ -31,7 +31,7 @@ from detections.catalog import (
     normalise_exception,
 )
 from soc_api import audit
-from soc_api.deps import CurrentUser, get_db
+from soc_api.deps import CurrentUser, WriteRoute, get_db
 from soc_api.errors import ApiProblem, ErrorResponse
 from soc_api.labels import RULE_KIND, RULE_STATUS, SEVERITY, label
 from soc_api.models import TZDateTime
@@ -41,7 +41,12 @@ EDIT_ROLES = frozenset({"admin", "analyst"})
 MAX_EXCEPTIONS = 200
 MAX_VALUES = 500
 
-router = APIRouter(prefix="/rules", tags=["rules"], responses={401: {"model": ErrorResponse}})
+router = APIRouter(
+    route_class=WriteRoute,
+    prefix="/rules",
+    tags=["rules"],
+    responses={401: {"model": ErrorResponse}},
+)
 
 
 class RuleSetting(Base):

@@ -8,10 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from soc_api.deps import AgencyScope, CurrentUser
+from soc_api.deps import AgencyScope, CurrentUser, WriteRoute
 from soc_api.errors import ErrorResponse
 
-router = APIRouter(prefix="/sources", tags=["sources"], responses={401: {"model": ErrorResponse}})
+router = APIRouter(
+    route_class=WriteRoute,
+    prefix="/sources",
+    tags=["sources"],
+    responses={401: {"model": ErrorResponse}},
+)
 
 
 class SourcePublic(BaseModel):

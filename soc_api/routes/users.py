@@ -29,7 +29,15 @@ from soc_api.auth import (
     issue_token,
     token_expires_at,
 )
-from soc_api.deps import MAX_ID, AdminUser, CurrentUser, ObjectId, SessionDep, bearer_scheme
+from soc_api.deps import (
+    MAX_ID,
+    AdminUser,
+    CurrentUser,
+    ObjectId,
+    SessionDep,
+    WriteRoute,
+    bearer_scheme,
+)
 from soc_api.errors import ApiProblem, ErrorResponse
 from soc_api.labels import ROLES
 from soc_api.models import ApiToken, User
@@ -46,9 +54,9 @@ _ADMIN: Responses = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse
 _NOT_FOUND: Responses = {404: {"model": ErrorResponse}}
 _INVALID: Responses = {422: {"model": ErrorResponse}}
 
-router = APIRouter(prefix="/users", tags=["users"], responses=_ADMIN)
-roles_router = APIRouter(tags=["users"], responses=_AUTH)
-login_router = APIRouter(tags=["login"])
+router = APIRouter(route_class=WriteRoute, prefix="/users", tags=["users"], responses=_ADMIN)
+roles_router = APIRouter(route_class=WriteRoute, tags=["users"], responses=_AUTH)
+login_router = APIRouter(route_class=WriteRoute, tags=["login"])
 
 
 class Labels(BaseModel):
