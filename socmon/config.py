@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from socmon.corpus import default_compliance_catalogue
 from socmon.errors import ConfigError, Location
 
 ENV_PREFIX = "SOCMON_"
@@ -88,6 +89,13 @@ class Settings(BaseSettings):
     inventory_file: Path | None = None  # YAML inventory core (units, zones, systems, assets)
     intel_file: Path | None = None  # threat-intel indicators (CSV or YAML), matched at enrichment
     source_silence_seconds: int = Field(default=900, ge=10)
+
+    # Compliance (issue 7): the control catalogue (controls.yaml; default: shared/ beside the
+    # repository), how often statuses are re-evaluated, and how many days of events the store
+    # keeps (checked against each level's minimum; docs/decisions/0007).
+    compliance_catalogue: Path | None = Field(default_factory=default_compliance_catalogue)
+    compliance_interval_seconds: int = Field(default=900, ge=60)
+    retention_days: int = Field(default=400, ge=1)
 
     # Spool.
     spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)

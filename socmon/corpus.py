@@ -1,4 +1,5 @@
-"""The one place that locates the shared test corpus (never copied into the repository).
+"""The one place that locates the shared test corpus and the compliance catalogue (never copied
+into the repository).
 
 `SOCMON_CORPUS` overrides; the default is `../shared/corpus` beside the repository root.
 """
@@ -29,3 +30,17 @@ def corpus_path(*parts: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"corpus path missing: {path}")
     return path
+
+
+def shared_dir() -> Path | None:
+    """The `shared` directory beside the repository (docs, the compliance catalogue), if there."""
+    path = REPO_ROOT.parent / "shared"
+    return path if path.is_dir() else None
+
+
+def default_compliance_catalogue() -> Path | None:
+    """`shared/data/compliance/controls.yaml` beside the repository, if there: the default of
+    the `compliance_catalogue` setting (a deployment without it sets the path)."""
+    base = shared_dir()
+    path = base / "data" / "compliance" / "controls.yaml" if base is not None else None
+    return path if path is not None and path.is_file() else None

@@ -1,0 +1,1 @@
+"""Compliance of information systems: catalogue, live checks, evaluation, reports (issue 7)."""
