@@ -247,12 +247,28 @@ class Stack:
             await task
 
         sup.add("api", run_api)
+        sup.add("retention", self._retention_loop)
         if self.embedded is not None:
             sup.add("embedded_cap", self._cap_loop)
         log.info(
             "socmon up %s",
             kv(api=f"http://{s.api_host}:{s.api_port}", store=store.url, data_dir=s.data_dir),
         )
+
+    async def _retention_loop(self, shutdown: asyncio.Event) -> None:
+        """Delete events older than `retention_days` (by arrival), hourly; compliance checks
+        the setting against each level's minimum (decision 0007)."""
+        assert self.store is not None
+        days = self.settings.retention_days
+        while not shutdown.is_set():
+            try:
+                removed = await asyncio.to_thread(self.store.enforce_retention, days)
+                if removed:
+                    log.info("retention removed events %s", kv(count=removed, days=days))
+            except StoreError as e:
+                log.warning("retention enforcement failed %s", kv(error=e))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(shutdown.wait(), timeout=3600)
 
     async def _cap_loop(self, shutdown: asyncio.Event) -> None:
         assert self.store is not None

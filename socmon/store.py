@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -366,6 +367,42 @@ class Store:
         except (TransportError, ApiError) as e:
             raise StoreError(f"cap enforcement failed: {_describe(e)}") from e
         return deleted
+
+    def enforce_retention(self, days: int, *, now: float | None = None) -> int:
+        """Delete events that arrived more than `days` days ago; returns how many.
+
+        By arrival (`event.ingested`), not by `@timestamp`: an old log replayed today (an EVTX
+        file from last year, a drill) is kept for the full period, as the retention duty is
+        about what the SOC can still search. Runs on every server (Elasticsearch, OpenSearch,
+        osmem) as a delete-by-query; no lifecycle policy is needed (decision 0007).
+        """
+        cutoff = (now if now is not None else time.time()) - days * 86_400
+        bound = datetime.fromtimestamp(cutoff, UTC).isoformat().replace("+00:00", "Z")
+        try:
+            resp = self.client.delete_by_query(
+                index=f"logs-*-{self.namespace}",
+                query={"range": {"event.ingested": {"lt": bound}}},
+                conflicts="proceed",
+                refresh=True,
+                ignore_unavailable=True,
+                allow_no_indices=True,
+            )
+        except (TransportError, ApiError) as e:
+            raise StoreError(f"retention enforcement failed: {_describe(e)}") from e
+        return int(resp.get("deleted", 0))
+
+    def oldest_event(self, query: Mapping[str, Any] | None = None) -> str | None:
+        """The earliest `event.ingested` among the events matching `query` (ISO text), if any:
+        how far back the store can be searched."""
+        resp = self.search(
+            f"logs-*-{self.namespace}",
+            size=0,
+            query=query or {"match_all": {}},
+            aggs={"oldest": {"min": {"field": "event.ingested"}}},
+        )
+        oldest = resp.get("aggregations", {}).get("oldest", {})
+        text = oldest.get("value_as_string")
+        return str(text) if text else None
 
 
 def iter_hits(resp: Mapping[str, Any]) -> Iterable[dict[str, Any]]:

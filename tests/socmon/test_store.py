@@ -1,4 +1,5 @@
 import socket
+import time
 
 import pytest
 
@@ -73,3 +74,31 @@ def test_health(store: Store) -> None:
     h = store.health()
     assert h["status"] == "ok"
     assert h["distribution"] == "opensearch"
+
+
+def test_retention_deletes_by_arrival_and_reports_the_oldest(store: Store) -> None:
+    """Events that arrived more than `days` ago go; an old log that arrived recently stays."""
+    target = store.events_target("retention")
+    now = 1_800_000_000.0  # 2027-01-15
+
+    def iso(t: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+    day = 86_400
+    docs = [
+        ("old", {"@timestamp": iso(now - 500 * day), "event": {"ingested": iso(now - 500 * day)}}),
+        ("edge", {"@timestamp": iso(now - 100 * day), "event": {"ingested": iso(now - 91 * day)}}),
+        ("replayed", {"@timestamp": iso(now - 900 * day), "event": {"ingested": iso(now - day)}}),
+    ]
+    store.bulk_create(target, docs)
+    store.refresh(target)
+    assert store.oldest_event() == iso(now - 500 * day).replace("Z", ".000Z")
+    assert store.enforce_retention(92, now=now) == 1
+    left = {h["_id"] for h in store.search(target, size=10)["hits"]["hits"]}
+    assert left == {"edge", "replayed"}
+    assert store.enforce_retention(90, now=now) == 1
+    assert store.oldest_event({"ids": {"values": ["replayed"]}}) == iso(now - day).replace(
+        "Z", ".000Z"
+    )
+    assert store.enforce_retention(30, now=now + 10 * 365 * day) == 1
+    assert store.oldest_event() is None
