@@ -366,8 +366,14 @@ def instantiate(incident: Incident, session: Session | None = None) -> PlaybookR
     return default_engine().instantiate(incident, session)
 
 
+#: The incident states that end the response: deadlines anchored at its end (the
+#: end-of-response report) start when an incident first reaches one of them.
+RESPONSE_ENDED_STATES = frozenset({"recovered", "closed"})
+
+
 def attach(service: Any, db: Database, engine: PlaybookEngine | None = None) -> PlaybookEngine:
-    """Register the engine on `IncidentService.on_opened`: every opened incident gets a run.
+    """Register the engine on `IncidentService.on_opened`: every opened incident gets a run;
+    and on `on_state_changed`: the response's end starts the deadlines anchored at it.
 
     The hook calls back after the incident's transaction committed, with a detached row; the
     run is created in a session of its own. A failure is logged by the service, never lost
@@ -378,7 +384,12 @@ def attach(service: Any, db: Database, engine: PlaybookEngine | None = None) -> 
     def _opened(incident: Incident) -> None:
         eng.on_incident_opened(db, incident.id)
 
+    def _state_changed(session: Session, incident: Incident, _old: str, new: str) -> None:
+        if new in RESPONSE_ENDED_STATES:
+            eng.response_ended(session, incident.id, datetime.now(UTC))
+
     service.on_opened(_opened)
+    service.on_state_changed(_state_changed)
     return eng
 
 

@@ -354,6 +354,8 @@ def suppression_matches(match: Mapping[str, Any], alert: Mapping[str, Any]) -> b
 
 
 OpenedCallback = Callable[[Incident], None]
+# (session, incident, old state, new state), in the transaction of the change.
+StateCallback = Callable[[Session, Incident, str, str], None]
 
 
 def _forget_opened(session: Session, _previous: Any) -> None:
@@ -376,6 +378,7 @@ class IncidentService:
             policy = IncidentPolicy(window_seconds=max(1, seconds))
         self.policy = policy
         self._opened: list[OpenedCallback] = []
+        self._state_changed: list[StateCallback] = []
 
     @property
     def window(self) -> timedelta:
@@ -394,6 +397,12 @@ class IncidentService:
         "opened" (they come from an existing one) and do not call it.
         """
         self._opened.append(callback)
+
+    def on_state_changed(self, callback: StateCallback) -> None:
+        """Register `callback(session, incident, old, new)`, called in the transaction of every
+        state change (`update`): what it writes commits or rolls back with the change, and an
+        exception it raises fails the change."""
+        self._state_changed.append(callback)
 
     def _notify_after_commit(self, session: Session, incident: Incident) -> None:
         # The listeners are registered once per session and never removed (removing one while
@@ -766,9 +775,11 @@ class IncidentService:
                     "invalid_transition",
                 )
             changes["state"] = [inc.status, state]
-            inc.status = state
+            old_state, inc.status = inc.status, state
             if state in CLOSED_STATUSES:
                 inc.dedup_key = None  # later alerts open a new incident
+            for cb in self._state_changed:
+                cb(session, inc, old_state, state)
         if severity is not None and (severity != inc.severity or not inc.severity_manual):
             if severity not in SEVERITY_ORDER:
                 raise IncidentError(f"unknown severity {severity!r}")

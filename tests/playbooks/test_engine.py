@@ -178,3 +178,33 @@ def test_attach_registers_on_the_incident_service_hook(db: Database) -> None:
         service.ingest(s, "hook-2", attack_alert(2, group="a3", level="high"))
     with db.session() as s:
         assert len(s.scalars(select(PlaybookRun)).all()) == 1
+
+
+def test_recovery_through_the_service_starts_the_end_report_deadline(db: Database) -> None:
+    """The analyst's state change (IncidentService.update) ends the response: the end-of-
+    response report falls due 5 days later; an earlier state does not start it."""
+    service = IncidentService()
+    attach(service, db)
+    with db.session() as s:
+        inc = service.ingest(s, "end-1", attack_alert(1, group="a3", level="high"))
+        assert inc is not None
+        iid = inc.id
+
+    def end_report_due() -> datetime | None:
+        with db.session() as s:
+            run = s.scalars(select(PlaybookRun).where(PlaybookRun.incident_id == iid)).one()
+            return by_id(run)["report-end"].due_at
+
+    for state in ("investigating", "contained"):
+        with db.session() as s:
+            service.update(s, s.get_one(Incident, iid), "an", state=state)
+    assert end_report_due() is None
+    before = datetime.now(UTC)
+    with db.session() as s:
+        service.update(s, s.get_one(Incident, iid), "an", state="recovered")
+    due = end_report_due()
+    assert due is not None
+    assert before + timedelta(days=5) <= as_utc(due) <= datetime.now(UTC) + timedelta(days=5)
+    with db.session() as s:  # closing later keeps the first deadline
+        service.update(s, s.get_one(Incident, iid), "an", state="closed")
+    assert end_report_due() == due
