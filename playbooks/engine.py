@@ -160,6 +160,45 @@ class PlaybookEngine:
         )
         return run
 
+    def replan(
+        self, session: Session, incident: Incident, *, actor: str = ACTOR
+    ) -> PlaybookRun | None:
+        """After the incident's group or response path changed (escalated to serious): the run
+        of the playbook that now applies, created if needed; the open tasks of its other runs
+        are skipped with the reason, and those runs end. Deadlines keep counting from the
+        incident's opening (the duties run from detection, not from the escalation)."""
+        try:
+            run = self.instantiate(incident, session, actor=actor)
+        except PlaybookError as e:
+            log.warning("no playbook after change %s", kv(incident=incident.id, error=e))
+            return None
+        now = _now()
+        others = session.scalars(
+            select(PlaybookRun).where(
+                PlaybookRun.incident_id == incident.id,
+                PlaybookRun.id != run.id,
+                PlaybookRun.status == "open",
+            )
+        )
+        for old in others:
+            reason = f"superseded by playbook {run.playbook_id}"
+            for task in old.tasks:
+                if task.status == "open":
+                    task.status, task.done_by, task.done_at = "skipped", actor, now
+                    task.comment = reason
+            old.status, old.closed_at = "done", now
+            record_audit(
+                session,
+                actor,
+                "playbook.run.superseded",
+                "playbook_run",
+                old.id,
+                incident=incident.id,
+                by=run.playbook_id,
+            )
+        session.flush()
+        return run
+
     def on_incident_opened(self, db: Database, incident_id: int) -> PlaybookRun | None:
         """Instantiate in a session of its own (the incidents hook, after commit)."""
         with db.session() as session:
@@ -373,7 +412,8 @@ RESPONSE_ENDED_STATES = frozenset({"recovered", "closed"})
 
 def attach(service: Any, db: Database, engine: PlaybookEngine | None = None) -> PlaybookEngine:
     """Register the engine on `IncidentService.on_opened`: every opened incident gets a run;
-    and on `on_state_changed`: the response's end starts the deadlines anchored at it.
+    and on `on_changed`: a new response path or group starts the playbook that now applies
+    (`replan`), the response's end starts the deadlines anchored at it.
 
     The hook calls back after the incident's transaction committed, with a detached row; the
     run is created in a session of its own. A failure is logged by the service, never lost
@@ -384,12 +424,15 @@ def attach(service: Any, db: Database, engine: PlaybookEngine | None = None) -> 
     def _opened(incident: Incident) -> None:
         eng.on_incident_opened(db, incident.id)
 
-    def _state_changed(session: Session, incident: Incident, _old: str, new: str) -> None:
-        if new in RESPONSE_ENDED_STATES:
+    def _changed(session: Session, incident: Incident, changes: dict[str, Any]) -> None:
+        if ("response_path" in changes or "group" in changes) and incident.category:
+            eng.replan(session, incident)
+        state = changes.get("state")
+        if state is not None and state[1] in RESPONSE_ENDED_STATES:
             eng.response_ended(session, incident.id, datetime.now(UTC))
 
     service.on_opened(_opened)
-    service.on_state_changed(_state_changed)
+    service.on_changed(_changed)
     return eng
 
 

@@ -354,8 +354,8 @@ def suppression_matches(match: Mapping[str, Any], alert: Mapping[str, Any]) -> b
 
 
 OpenedCallback = Callable[[Incident], None]
-# (session, incident, old state, new state), in the transaction of the change.
-StateCallback = Callable[[Session, Incident, str, str], None]
+# (session, incident, {field: [old, new]}), in the transaction of the change.
+ChangeCallback = Callable[[Session, Incident, dict[str, Any]], None]
 
 
 def _forget_opened(session: Session, _previous: Any) -> None:
@@ -378,7 +378,7 @@ class IncidentService:
             policy = IncidentPolicy(window_seconds=max(1, seconds))
         self.policy = policy
         self._opened: list[OpenedCallback] = []
-        self._state_changed: list[StateCallback] = []
+        self._changed: list[ChangeCallback] = []
 
     @property
     def window(self) -> timedelta:
@@ -398,11 +398,12 @@ class IncidentService:
         """
         self._opened.append(callback)
 
-    def on_state_changed(self, callback: StateCallback) -> None:
-        """Register `callback(session, incident, old, new)`, called in the transaction of every
-        state change (`update`): what it writes commits or rolls back with the change, and an
-        exception it raises fails the change."""
-        self._state_changed.append(callback)
+    def on_changed(self, callback: ChangeCallback) -> None:
+        """Register `callback(session, incident, changes)`, called in the transaction of every
+        analyst's change (`update`; `changes` is {field: [old, new]}, fields: state, severity,
+        response_path, group, assignee): what it writes commits or rolls back with the change,
+        and an exception it raises fails the change."""
+        self._changed.append(callback)
 
     def _notify_after_commit(self, session: Session, incident: Incident) -> None:
         # The listeners are registered once per session and never removed (removing one while
@@ -775,11 +776,9 @@ class IncidentService:
                     "invalid_transition",
                 )
             changes["state"] = [inc.status, state]
-            old_state, inc.status = inc.status, state
+            inc.status = state
             if state in CLOSED_STATUSES:
                 inc.dedup_key = None  # later alerts open a new incident
-            for cb in self._state_changed:
-                cb(session, inc, old_state, state)
         if severity is not None and (severity != inc.severity or not inc.severity_manual):
             if severity not in SEVERITY_ORDER:
                 raise IncidentError(f"unknown severity {severity!r}")
@@ -821,6 +820,8 @@ class IncidentService:
                 self._timeline(session, inc.id, actor, f"{name}_changed", old=old, new=new)
             record_audit(session, actor, "incident.update", "incident", inc.id, **changes)
             session.flush()
+            for cb in self._changed:
+                cb(session, inc, changes)
         return changes
 
     def comment(self, session: Session, inc: Incident, actor: str, body: str) -> IncidentComment:

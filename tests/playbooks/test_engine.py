@@ -208,3 +208,34 @@ def test_recovery_through_the_service_starts_the_end_report_deadline(db: Databas
     with db.session() as s:  # closing later keeps the first deadline
         service.update(s, s.get_one(Incident, iid), "an", state="closed")
     assert end_report_due() == due
+
+
+def test_escalation_to_serious_starts_the_serious_playbook(db: Database) -> None:
+    """Raising the severity turns the response path serious: the serious playbook's run
+    starts (deadlines from the incident's opening), the normal run's open tasks are skipped
+    with the reason, and both are audited."""
+    service = IncidentService()
+    attach(service, db)
+    with db.session() as s:
+        inc = service.ingest(s, "esc-1", attack_alert(1, group="a3", level="high"))
+        assert inc is not None and inc.response_path == "normal"
+        iid = inc.id
+    with db.session() as s:
+        changes = service.update(s, s.get_one(Incident, iid), "an", severity="critical")
+        assert changes["response_path"] == ["normal", "serious"]
+    with db.session() as s:
+        runs = {
+            r.playbook_id: r
+            for r in s.scalars(select(PlaybookRun).where(PlaybookRun.incident_id == iid))
+        }
+        assert set(runs) == {"a3-normal", "a3-serious"}
+        normal, serious = runs["a3-normal"], runs["a3-serious"]
+        assert normal.status == "done" and serious.status == "open"
+        assert {t.status for t in normal.tasks} == {"skipped"}
+        assert all(t.comment == "superseded by playbook a3-serious" for t in normal.tasks)
+        assert serious.opened_at == normal.opened_at
+        actions = [r.action for r in s.scalars(select(AuditRecord).order_by(AuditRecord.id))]
+        assert "playbook.run.superseded" in actions
+    with db.session() as s:  # the same severity again changes nothing
+        assert service.update(s, s.get_one(Incident, iid), "an", severity="critical") == {}
+        assert len(s.scalars(select(PlaybookRun)).all()) == 2

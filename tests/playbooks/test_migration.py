@@ -1,5 +1,5 @@
 """Migration 0005: a branch beside 0004 that creates and drops only the playbook tables
-(0006 merges the two branches, so it is stepped down first)."""
+(0006 merges the two branches, so it and the later ones are stepped down first)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ def test_0005_downgrades_alone_and_upgrades_again(db: Database) -> None:
     cfg = alembic_config(db.engine.url.render_as_string(hide_password=False))
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0005")  # undo the merge (0006) first
+        command.downgrade(cfg, "0005")  # undo the merge (0006) and what follows it first
+    at_0005 = set(inspect(db.engine).get_table_names())
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0005@-1")
     after = set(inspect(db.engine).get_table_names())
     assert "playbook_runs" not in after and "playbook_tasks" not in after
-    assert tables - after == {"playbook_runs", "playbook_tasks"}
+    assert at_0005 - after == {"playbook_runs", "playbook_tasks"}
     db.migrate()
     assert {"playbook_runs", "playbook_tasks"} <= set(inspect(db.engine).get_table_names())
