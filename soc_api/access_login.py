@@ -4,13 +4,13 @@ Passwords are hashed with argon2id (argon2-cffi defaults: RFC 9106 low-memory pr
 in `users.password_hash` (migration 0006). A user without a hash cannot log in with a password;
 there is no default password anywhere.
 
-The limiter is in memory, per process: at most `max_failures` failed logins per user name and,
-separately, per client address within `window` seconds; beyond that `POST /api/login` answers
-429 with `Retry-After` until the oldest failure leaves the window — also for the right
-password, so guessing cannot go on in the background. A success clears the user name's
-failures. Several API processes each keep their own counters (a limit of `max_failures` per
-process); a restart clears them. Both are acceptable for a console in front of one province's
-staff; a shared limiter (database or Redis) would be the next step behind a load balancer.
+The limiter allows at most `max_failures` failed logins per user name and, separately, per
+client address within `window` seconds; beyond that `POST /api/login` answers 429 with
+`Retry-After` until the oldest failure leaves the window — also for the right password, so
+guessing cannot go on in the background. A success clears the user name's failures. The
+API's limiter (`DbLoginLimiter`) keeps the failures in the database (migration 0009), so every
+API process (several uvicorn workers, several hosts) counts the same failures and a restart
+forgets nothing; `LoginLimiter` is the same rule in one process's memory (tests, tools).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from soc_api import audit
 from soc_api.auth import AuthError
 from soc_api.models import User
+from socmon.db import Database
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -117,8 +119,14 @@ def verify_password(session: Session, name: str, password: str) -> User | None:
     return user
 
 
+class Limiter(Protocol):
+    def retry_after(self, *keys: str) -> int: ...
+    def failure(self, *keys: str) -> None: ...
+    def success(self, key: str) -> None: ...
+
+
 class LoginLimiter:
-    """Failed logins per key (a user name, a client address) in a sliding window."""
+    """Failed logins per key (a user name, a client address) in a sliding window, in memory."""
 
     def __init__(
         self,
@@ -169,3 +177,59 @@ class LoginLimiter:
     def success(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
+
+
+_failures = sa.table(
+    "login_failures",
+    sa.column("id", sa.Integer),
+    sa.column("key", sa.String),
+    sa.column("at", sa.Float),
+)
+
+
+class DbLoginLimiter:
+    """`LoginLimiter`'s rule over the `login_failures` table: shared by every API process.
+
+    Each call runs in a transaction of its own, so a failure is recorded even though the
+    login request itself answers 401 (and rolls its own session back). Rows older than the
+    window are deleted at each failure, so the table holds one window's failures at most.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        max_failures: int = 5,
+        window: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.max_failures = max_failures
+        self.window = window
+        self.clock = clock
+
+    def retry_after(self, *keys: str) -> int:
+        now = self.clock()
+        wait = 0.0
+        with self.db.session() as session:
+            for key in keys:
+                times = session.scalars(
+                    sa.select(_failures.c.at)
+                    .where(_failures.c.key == key, _failures.c.at > now - self.window)
+                    .order_by(_failures.c.at.desc())
+                    .limit(self.max_failures)
+                ).all()
+                if len(times) >= self.max_failures:
+                    wait = max(wait, times[-1] + self.window - now)
+        return math.ceil(wait) if wait > 0 else 0
+
+    def failure(self, *keys: str) -> None:
+        now = self.clock()
+        with self.db.session() as session:
+            session.execute(sa.delete(_failures).where(_failures.c.at <= now - self.window))
+            session.execute(sa.insert(_failures), [{"key": k, "at": now} for k in keys])
+            session.commit()
+
+    def success(self, key: str) -> None:
+        with self.db.session() as session:
+            session.execute(sa.delete(_failures).where(_failures.c.key == key))
+            session.commit()

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter
 
-from soc_api.access_login import LoginLimiter
+from soc_api.access_login import DbLoginLimiter, Limiter
 from soc_api.access_policy import OPERATIONS
 from soc_api.deps import get_current_user
 from soc_api.errors import ApiProblem, ErrorResponse, install_handlers
@@ -32,13 +32,13 @@ def create_app(
     embedded: bool = False,
     silence_seconds: float = 900,
     catalog: RuleCatalog | None = None,
-    login_limiter: LoginLimiter | None = None,
+    login_limiter: Limiter | None = None,
 ) -> FastAPI:
     """The API over `db` and `store`; `catalog` (the running rules) enables `/api/rules`.
 
     The per-rule changes stored in the database are applied to `catalog` here. Failed console
     logins are counted by `login_limiter` (default: 5 per user name and per client address in
-    5 minutes, in this process's memory).
+    5 minutes, in the database: shared by every API process).
     """
     app = FastAPI(
         title="socmon API",
@@ -53,7 +53,7 @@ def create_app(
     app.state.embedded = embedded
     app.state.silence_seconds = silence_seconds
     app.state.catalog = catalog
-    app.state.login_limiter = login_limiter or LoginLimiter()
+    app.state.login_limiter = login_limiter or DbLoginLimiter(db)
     if catalog is not None:
         with db.session() as session:
             catalog.apply_overrides(rules.load_overrides(session))

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from soc_api import audit
-from soc_api.access_login import LoginLimiter, set_password, verify_password, with_password
+from soc_api.access_login import Limiter, set_password, verify_password, with_password
 from soc_api.auth import (
     SESSION_PREFIX,
     AuthError,
@@ -389,8 +389,8 @@ def revoke_token(
 
 
 # -- console login -------------------------------------------------------------------------
-def get_limiter(request: Request) -> LoginLimiter:
-    limiter: LoginLimiter = request.app.state.login_limiter
+def get_limiter(request: Request) -> Limiter:
+    limiter: Limiter = request.app.state.login_limiter
     return limiter
 
 
@@ -418,7 +418,7 @@ def login(
     body: LoginRequest,
     request: Request,
     session: SessionDep,
-    limiter: Annotated[LoginLimiter, Depends(get_limiter)],
+    limiter: Annotated[Limiter, Depends(get_limiter)],
 ) -> dict[str, Any]:
     client = request.client.host if request.client else "unknown"
     keys = (f"user:{body.username.lower()}", f"ip:{client}")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from soc_api import audit, create_app
-from soc_api.access_login import LoginLimiter
+from soc_api.access_login import DbLoginLimiter, Limiter, LoginLimiter
 from soc_api.auth import SESSION_TTL, authenticate
 from soc_api.models import ApiToken, AuditRecord
 from socmon.db import Database
@@ -32,7 +32,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(db: Database, clock: FakeClock) -> Iterator[TestClient]:
-    app = create_app(db, None, login_limiter=LoginLimiter(5, 300, clock=clock))
+    app = create_app(db, None, login_limiter=DbLoginLimiter(db, 5, 300, clock=clock))
     with TestClient(app) as c:
         yield c
 
@@ -301,9 +301,14 @@ def test_login_is_rate_limited_per_user_name_and_per_address(
     assert r.status_code == 200
 
 
-def test_per_user_limit_holds_across_addresses() -> None:
+@pytest.mark.parametrize("kind", ["memory", "database"])
+def test_per_user_limit_holds_across_addresses(kind: str, db: Database) -> None:
     clock = FakeClock()
-    lim = LoginLimiter(5, 300, clock=clock)
+    lim: Limiter = (
+        LoginLimiter(5, 300, clock=clock)
+        if kind == "memory"
+        else DbLoginLimiter(db, 5, 300, clock=clock)
+    )
     for n in range(5):
         lim.failure("user:victim", f"ip:10.0.0.{n}")
     assert lim.retry_after("user:victim", "ip:10.0.0.99") == 300
@@ -312,3 +317,18 @@ def test_per_user_limit_holds_across_addresses() -> None:
     assert lim.retry_after("user:victim", "ip:10.0.0.99") == 150
     lim.success("user:victim")
     assert lim.retry_after("user:victim", "ip:10.0.0.99") == 0
+
+
+def test_api_processes_share_the_failures(db: Database) -> None:
+    """Two API processes (two limiters over one database) count the same failures: five
+    guesses spread over both block the name on both."""
+    clock = FakeClock()
+    one, two = (DbLoginLimiter(db, 5, 300, clock=clock) for _ in range(2))
+    for n in range(5):
+        (one if n % 2 else two).failure("user:victim", f"ip:10.0.1.{n}")
+    assert one.retry_after("user:victim") == 300 == two.retry_after("user:victim")
+    clock.now += 301
+    assert one.retry_after("user:victim") == 0
+    one.failure("user:victim")  # rows older than the window are pruned at each failure
+    with db.session() as s:
+        assert s.scalar(text("SELECT count(*) FROM login_failures")) == 1
