@@ -313,7 +313,7 @@ def extract_observables(alert: Mapping[str, Any]) -> list[list[str]]:
             for v in value if isinstance(value, list) else [value]:
                 if v is None or v == "" or isinstance(v, (dict, list)):
                     continue
-                text = str(v).replace("\x00", "")[:MAX_OBSERVABLE]  # PostgreSQL refuses NUL
+                text = str(v)[:MAX_OBSERVABLE]  # NUL already escaped (without_nul)
                 if kind in ("domain", "host", "hash"):
                     text = text.lower()
                 seen.setdefault((kind, text), None)
@@ -351,6 +351,19 @@ def suppression_matches(match: Mapping[str, Any], alert: Mapping[str, Any]) -> b
         if not have or not any(str(w) in have for w in _as_list(wanted)):
             return False
     return True
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL character of its strings (keys included) written as the text
+    `\\x00`: PostgreSQL cannot store NUL in text or JSON, and an attacker controls many alert
+    fields (a user name, a command line). The fact stays visible; nothing is dropped."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00") if "\x00" in value else value
+    if isinstance(value, Mapping):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
 
 
 OpenedCallback = Callable[[Incident], None]
@@ -433,6 +446,7 @@ class IncidentService:
         grouping slot makes the flush raise IntegrityError: roll back and retry (as
         `ingest_batch` does).
         """
+        alert_id, alert = without_nul(alert_id), without_nul(alert)
         existing = session.scalar(
             select(IncidentAlert.incident_id).where(IncidentAlert.alert_id == alert_id)
         )
@@ -497,7 +511,7 @@ class IncidentService:
                 group_key=key,
                 dedup_key=slot,
                 rule_id=rule_id[:64],
-                title=str(get_field(alert, "rule.name") or rule_id).replace("\x00", "")[:500],
+                title=str(get_field(alert, "rule.name") or rule_id)[:500],
                 severity=severity,
                 status="new",
                 category=self.policy.group_for(rule_id, tags),
