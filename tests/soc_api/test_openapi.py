@@ -30,6 +30,7 @@ from socmon.config import load_settings
 from socmon.db import Database
 from socmon.embedded import EmbeddedStore
 from socmon.store import Store
+from tests.conftest import PgDatabases
 from tests.detections.test_catalog import write_fixture_rules
 from tests.soc_api.access_fixtures import alert_doc, put_alerts
 
@@ -45,13 +46,23 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def api(osmem: EmbeddedStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One application for every operation (a SQLite database, a store namespace)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api(
+    request: pytest.FixtureRequest, osmem: EmbeddedStore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """One application for every operation (a SQLite or PostgreSQL database, a store
+    namespace)."""
     tmp = tmp_path_factory.mktemp("openapi")
-    db = Database(f"sqlite:///{tmp / 'state.db'}")
+    pg_name = None
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp / 'state.db'}")
+    else:
+        pg: PgDatabases = request.getfixturevalue("pg_databases")
+        pg_name = pg.create()
+        db = Database(pg.url_of(pg_name))
     db.migrate()
-    store = Store.connect(load_settings(data_dir=tmp / "data", namespace="openapi"), osmem.url)
+    namespace = f"openapi{request.param[:2]}"
+    store = Store.connect(load_settings(data_dir=tmp / "data", namespace=namespace), osmem.url)
     store.setup()
     docs = [alert_doc(n, unit="so-yte" if n % 2 else "so-tttt", rule_id=f"r-{n}") for n in range(4)]
     put_alerts(store, docs)
@@ -66,6 +77,8 @@ def api(osmem: EmbeddedStore, tmp_path_factory: pytest.TempPathFactory) -> Itera
     yield {"app": app, "db": db, "admin_id": admin_id}
     store.close()
     db.dispose()
+    if pg_name is not None:
+        pg.drop(pg_name)
 
 
 def operation_labels() -> list[str]:
