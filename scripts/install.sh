@@ -13,6 +13,11 @@ extras=""
 apt_pkgs=()
 command -v tshark >/dev/null 2>&1 || apt_pkgs+=(tshark)
 command -v logger >/dev/null 2>&1 || apt_pkgs+=(bsdutils)
+# PDF reports (WeasyPrint): Pango and a font with Vietnamese glyphs.
+for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 \
+  libglib2.0-0 fonts-dejavu-core; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || apt_pkgs+=("$pkg")
+done
 # Test tools: the suite also runs on PostgreSQL (scripts/test.sh starts a throwaway cluster).
 if [ -n "$extras" ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   apt_pkgs+=(postgresql)
