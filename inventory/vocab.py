@@ -104,6 +104,7 @@ RECORD_KINDS: Labels = {
     },
     "backup": {"vi": "Sao lưu", "en": "Backup"},
     "info_sharing": {"vi": "Chia sẻ thông tin", "en": "Information sharing"},
+    "log_review": {"vi": "Rà soát nhật ký", "en": "Log review"},
 }
 
 

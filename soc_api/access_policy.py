@@ -13,6 +13,8 @@
 | playbook library, runs (read)    | yes   | yes     | yes              | yes      | yes     | yes   |
 | playbook runs (start)            | yes   | yes     | yes              | –        | –       | –     |
 | playbook tasks (act)             | yes   | yes     | yes              | yes      | yes     | –     |
+| compliance (read)                | yes   | yes     | yes              | yes      | yes     | –     |
+| compliance (attest, record, run) | yes   | –       | –                | –        | yes     | –     |
 | users, tokens                    | yes   | –       | –                | –        | –       | –     |
 | /metrics                         | yes   | –       | –                | yes      | –       | –     |
 
@@ -20,7 +22,9 @@ Reasons: sysadmins install collectors and fix log gaps (sources, rules, metrics)
 triage; managers and the drill team read and score but do not change the SOC's work; a
 playbook task has an owner role, so sysadmins (blocking, recovery) and managers (approvals,
 reports) act on their tasks and read the runs of their units;
-what the SOC sees (rules, suppressions) is changed only by provincial staff. Provider analysts
+what the SOC sees (rules, suppressions) is changed only by provincial staff; managers answer
+for their systems' compliance (attest, record drills and reports), everyone who fixes or
+watches it reads it, the drill team scores the SOC rather than the systems. Provider analysts
 work incidents 24/7 but never see state-secret systems (`Scope`). What each role sees is
 further limited to its units by `AgencyScope`.
 
@@ -38,3 +42,5 @@ PROVINCIAL_EDIT = ("admin", "analyst")
 OPERATIONS = ("admin", "sysadmin")
 PLAYBOOK_TASKS = ("admin", "analyst", "provider-analyst", "sysadmin", "manager")
 ADMIN = ("admin",)
+COMPLIANCE_READ = ("admin", "manager", "analyst", "provider-analyst", "sysadmin")
+COMPLIANCE_EDIT = ("admin", "manager")

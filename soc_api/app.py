@@ -14,7 +14,7 @@ from soc_api.access_policy import OPERATIONS
 from soc_api.deps import get_current_user
 from soc_api.errors import ApiProblem, ErrorResponse, install_handlers
 from soc_api.models import User
-from soc_api.routes import alerts, health, incidents, playbooks, rules, sources, users
+from soc_api.routes import alerts, compliance, health, incidents, playbooks, rules, sources, users
 from socmon import __version__
 from socmon.db import Database
 from socmon.store import Store
@@ -79,6 +79,7 @@ def create_app(
     api.include_router(users.router)
     api.include_router(users.roles_router)
     api.include_router(users.login_router)
+    api.include_router(compliance.router)
     app.include_router(api)
 
     @app.get(

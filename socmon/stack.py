@@ -226,6 +226,21 @@ class Stack:
                     await asyncio.to_thread(hunts.shutdown)
 
             sup.add("hunts", run_hunts)
+        if s.compliance_catalogue is not None:
+            from soc_api.compliance.evaluate import compliance_scheduler
+
+            compliance_jobs = compliance_scheduler(db, store, s, self.catalog)
+
+            async def run_compliance(shutdown: asyncio.Event) -> None:
+                compliance_jobs.start()
+                try:
+                    await shutdown.wait()
+                finally:
+                    await asyncio.to_thread(compliance_jobs.shutdown)
+
+            sup.add("compliance", run_compliance)
+        else:
+            log.warning("compliance off: no control catalogue (set compliance_catalogue)")
         app = create_app(
             db,
             store,
@@ -234,6 +249,7 @@ class Stack:
             catalog=self.catalog,
         )
         app.state.playbook_engine = playbooks
+        app.state.settings = s
         server = _Server(
             uvicorn.Config(
                 app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"

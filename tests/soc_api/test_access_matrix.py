@@ -45,6 +45,8 @@ PROVINCIAL = frozenset({"admin", "analyst"})
 ADMIN = frozenset({"admin"})
 OPERATIONS = frozenset({"admin", "sysadmin"})
 TASK_OWNERS = frozenset({"admin", "analyst", "provider-analyst", "sysadmin", "manager"})
+COMPLIANCE_READ = frozenset({"admin", "manager", "analyst", "provider-analyst", "sysadmin"})
+COMPLIANCE_EDIT = frozenset({"admin", "manager"})
 
 EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     # schema and docs
@@ -76,9 +78,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("PATCH", "/api/rules/{key:path}"): PROVINCIAL,
     ("GET", "/api/alerts"): SOC_READ,
     ("GET", "/api/alerts/{alert_id}"): SOC_READ,
+    ("GET", "/api/alerts/export"): SOC_READ,
     # incidents
     ("GET", "/api/incidents"): SOC_READ,
     ("GET", "/api/incidents/{incident_id}"): SOC_READ,
+    ("GET", "/api/incidents/export"): SOC_READ,
     ("GET", "/api/incidents/{incident_id}/observables"): SOC_READ,
     ("PATCH", "/api/incidents/{incident_id}"): SOC_WORK,
     ("POST", "/api/incidents/{incident_id}/comments"): SOC_WORK,
@@ -98,6 +102,17 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("PATCH", "/api/playbook-runs/{run_id}/tasks/{task_id}"): TASK_OWNERS,
     ("POST", "/api/playbook-runs/{run_id}/tasks/{task_id}/execute"): TASK_OWNERS,
     ("POST", "/api/playbook-runs/{run_id}/tasks/{task_id}/report"): TASK_OWNERS,
+    # compliance
+    ("GET", "/api/compliance/summary"): COMPLIANCE_READ,
+    ("GET", "/api/compliance/systems"): COMPLIANCE_READ,
+    ("GET", "/api/compliance/systems/{code}"): COMPLIANCE_READ,
+    ("GET", "/api/compliance/controls"): COMPLIANCE_READ,
+    ("GET", "/api/compliance/attestations"): COMPLIANCE_READ,
+    ("POST", "/api/compliance/attestations"): COMPLIANCE_EDIT,
+    ("DELETE", "/api/compliance/attestations/{attestation_id}"): COMPLIANCE_EDIT,
+    ("GET", "/api/compliance/records"): COMPLIANCE_READ,
+    ("POST", "/api/compliance/records"): COMPLIANCE_EDIT,
+    ("POST", "/api/compliance/evaluate"): COMPLIANCE_EDIT,
 }
 
 # Routes that do not apply the table yet: (method, path) -> roles still let through.
@@ -126,6 +141,19 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("PATCH", "/api/suppressions/{suppression_id}"): lambda: {"reason": "changed"},
     ("POST", "/api/login"): lambda: {"username": "console", "password": "console password 1"},
+    ("POST", "/api/compliance/attestations"): lambda: {
+        "control": "TCVN11930.MGMT.POLICY",
+        "system": "NO-SUCH-SYSTEM",
+        "document_ref": "matrix test",
+        "attester": "matrix",
+        "attested_on": "2026-01-01",
+    },
+    ("POST", "/api/compliance/records"): lambda: {
+        "kind": "drill",
+        "unit": "so-yte",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "summary": "matrix test",
+    },
 }
 
 
@@ -167,6 +195,8 @@ def test_every_role_on_every_route(app_client: TestClient, db: Database) -> None
         "playbook_id": "no-such-playbook",
         "run_id": "999999",
         "task_id": "no-such-task",
+        "code": "NO-SUCH-SYSTEM",
+        "attestation_id": "999999",
     }
 
     def call(method: str, path: str, user: User | None) -> int:

@@ -18,6 +18,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from inventory.tables import AttestationRow, RecordRow, SystemRow, UnitRow
 from soc_api import IncidentService, create_app
 from soc_api.models import Incident, Suppression
 from socmon.db import Database
@@ -91,6 +92,10 @@ SCOPED: dict[str, tuple[str, Keys | None]] = {
     "/api/suppressions/{suppression_id}": ("suppression", None),
     "/api/playbook-runs": ("run", _data_ids),
     "/api/playbook-runs/{run_id}": ("run", None),
+    "/api/compliance/systems": ("system", lambda b: [i["code"] for i in b["data"]]),
+    "/api/compliance/systems/{code}": ("system", None),
+    "/api/compliance/attestations": ("attestation", _data_ids),
+    "/api/compliance/records": ("compliance_record", _data_ids),
 }
 UNSCOPED: dict[str, str] = {
     "/api/health": "no unit data, no authentication",
@@ -107,6 +112,8 @@ UNSCOPED: dict[str, str] = {
     "/api/openapi.json": "the schema",
     "/api/docs": "the schema's page",
     "/docs/oauth2-redirect": "part of the schema's page",
+    "/api/compliance/summary": "totals over the caller's systems only (tested in test_compliance_api)",
+    "/api/compliance/controls": "the control catalogue: no unit's data",
 }
 
 
@@ -197,7 +204,64 @@ def world(db: Database, store: Store, client: TestClient) -> list[Obj]:
             r = client.post("/api/playbook-runs", headers=h, json={"incident_id": int(owner.key)})
             assert r.status_code == 201, r.text
             objs.append(Obj("run", str(r.json()["id"]), owner.unit, owner.secret))
+    objs += seed_inventory(db)
     assert {"alert", "incident", "suppression", "source"} <= {o.kind for o in objs}
+    return objs
+
+
+def seed_inventory(db: Database) -> list[Obj]:
+    """Units A and B with systems (one of A's state-secret), each with an attestation and a
+    compliance record."""
+    now = datetime.now(UTC)
+    objs: list[Obj] = []
+    with db.session() as s:
+        for unit in (A, B):
+            s.add(UnitRow(code=unit, name=unit, kind="department", updated_at=now))
+        s.flush()
+        for code, unit, secret in (
+            ("SYS-A", A, False),
+            ("SYS-A-MAT", A, True),
+            ("SYS-B", B, False),
+        ):
+            s.add(
+                SystemRow(
+                    code=code,
+                    name=code,
+                    unit=unit,
+                    level=3,
+                    dossier_status="approved",
+                    regime="nd85",
+                    state_secret=secret,
+                    updated_at=now,
+                )
+            )
+            s.flush()
+            objs.append(Obj("system", code, unit, secret))
+            att = AttestationRow(
+                control="TCVN11930.MGMT.POLICY",
+                system=code,
+                unit=unit,
+                document_ref=f"QĐ {code}",
+                attester="test",
+                attested_on=now.date(),
+                detail={},
+                created_by="test",
+                created_at=now,
+            )
+            rec = RecordRow(
+                kind="drill",
+                system=code,
+                unit=unit,
+                occurred_at=now,
+                summary=f"drill {code}",
+                detail={},
+                created_by="test",
+                created_at=now,
+            )
+            s.add_all([att, rec])
+            s.flush()
+            objs.append(Obj("attestation", str(att.id), unit, secret))
+            objs.append(Obj("compliance_record", str(rec.id), unit, secret))
     return objs
 
 
