@@ -2,7 +2,7 @@
 
 from inventory.load import InventoryError, load_inventory
 from inventory.lookup import IpContext, IpLookup
-from inventory.model import Asset, InfoSystem, Inventory, Unit, Zone
+from inventory.model import Asset, InfoSystem, Inventory, Link, Site, Unit, Zone
 
 __all__ = [
     "Asset",
@@ -11,6 +11,8 @@ __all__ = [
     "InventoryError",
     "IpContext",
     "IpLookup",
+    "Link",
+    "Site",
     "Unit",
     "Zone",
     "load_inventory",

@@ -126,7 +126,9 @@ class IpLookup:
             role=asset.role if asset else None,
             zone=zone_name,
             internal=zone_obj.internal if zone_obj is not None else None,
-            site=zone_obj.site if zone_obj is not None else None,
+            site=zone_obj.site
+            if zone_obj is not None and zone_obj.site
+            else (asset.site if asset else None),
             systems=tuple(s.code for s in systems),
             unit=unit,
             level=max((s.level for s in systems), default=None),

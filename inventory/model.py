@@ -7,6 +7,7 @@ export and compliance (issue 7) extends these, it does not fork them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,30 @@ class Unit:
     code: str
     name: str
     parent: str | None = None
+    kind: str | None = None  # vocab.UNIT_KINDS
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place with equipment: the data centre, a department, a district, a commune office."""
+
+    code: str
+    name: str
+    kind: str  # vocab.SITE_KINDS
+    unit: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A TSLCD, WAN or Internet link of a site, with its edge router and sensor (asset names)."""
+
+    code: str
+    kind: str  # vocab.LINK_KINDS
+    site: str
+    edge_router: str | None = None
+    sensor: str | None = None
+    bandwidth_mbps: float | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,7 @@ class Zone:
     cidrs: tuple[str, ...]
     internal: bool = True
     site: str | None = None
+    kind: str | None = None  # vocab.ZONE_KINDS
 
 
 @dataclass(frozen=True)
@@ -38,6 +64,10 @@ class InfoSystem:
     unit: str
     state_secret: bool = False
     public_ranges: tuple[str, ...] = ()
+    dossier_status: str | None = None  # vocab.DOSSIER_STATUSES
+    regime: str | None = None  # vocab.REGIMES: nd85 / nd331
+    decision_number: str | None = None
+    decision_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +86,10 @@ class Asset:
     vendor: str | None = None
     product: str | None = None
     hostnames: tuple[str, ...] = ()
+    site: str | None = None
+    os: str | None = None
+    virtual: bool = False
+    log_sources: tuple[str, ...] = ()  # dataset names this asset is expected to send
 
 
 @dataclass(frozen=True)
@@ -64,6 +98,8 @@ class Inventory:
     zones: tuple[Zone, ...] = ()
     systems: tuple[InfoSystem, ...] = ()
     assets: tuple[Asset, ...] = ()
+    sites: tuple[Site, ...] = ()
+    links: tuple[Link, ...] = ()
     _by_code: dict[str, InfoSystem] = field(default_factory=dict, compare=False, repr=False)
 
     def system(self, code: str) -> InfoSystem | None:

@@ -13,6 +13,9 @@
 | playbook library, runs (read)    | yes   | yes     | yes              | yes      | yes     | yes   |
 | playbook runs (start)            | yes   | yes     | yes              | –        | –       | –     |
 | playbook tasks (act)             | yes   | yes     | yes              | yes      | yes     | –     |
+| inventory (read)                 | yes   | yes     | yes              | yes      | yes     | –     |
+| inventory assets (change)        | yes   | –       | –                | own units| –       | –     |
+| inventory (other changes, import)| yes   | –       | –                | –        | –       | –     |
 | compliance (read)                | yes   | yes     | yes              | yes      | yes     | –     |
 | compliance (attest, record, run) | yes   | –       | –                | –        | yes     | –     |
 | users, tokens                    | yes   | –       | –                | –        | –       | –     |
@@ -42,5 +45,7 @@ PROVINCIAL_EDIT = ("admin", "analyst")
 OPERATIONS = ("admin", "sysadmin")
 PLAYBOOK_TASKS = ("admin", "analyst", "provider-analyst", "sysadmin", "manager")
 ADMIN = ("admin",)
+INVENTORY_READ = ("admin", "analyst", "provider-analyst", "sysadmin", "manager")
+INVENTORY_ASSETS = ("admin", "sysadmin")
 COMPLIANCE_READ = ("admin", "manager", "analyst", "provider-analyst", "sysadmin")
 COMPLIANCE_EDIT = ("admin", "manager")

@@ -14,7 +14,17 @@ from soc_api.access_policy import OPERATIONS
 from soc_api.deps import get_current_user
 from soc_api.errors import ApiProblem, ErrorResponse, install_handlers
 from soc_api.models import User
-from soc_api.routes import alerts, compliance, health, incidents, playbooks, rules, sources, users
+from soc_api.routes import (
+    alerts,
+    compliance,
+    health,
+    incidents,
+    inventory,
+    playbooks,
+    rules,
+    sources,
+    users,
+)
 from socmon import __version__
 from socmon.db import Database
 from socmon.store import Store
@@ -80,6 +90,7 @@ def create_app(
     api.include_router(users.roles_router)
     api.include_router(users.login_router)
     api.include_router(compliance.router)
+    api.include_router(inventory.router)
     app.include_router(api)
 
     @app.get(

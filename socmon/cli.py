@@ -177,8 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     from detections.hunt import add_hunt_parser
     from detections.match import add_match_parser
     from detections.regress import add_regress_parser
+    from inventory.cli import add_inventory_parser
+    from soc_api.compliance.cli import add_compliance_parser
 
     add_import_parser(sub)
+    add_inventory_parser(sub)
+    add_compliance_parser(sub)
     add_match_parser(sub)
     add_hunt_parser(sub)
     add_regress_parser(add_rules_parser(sub))

@@ -1,6 +1,10 @@
-"""IP -> context lookups/s on a province-scale inventory (seeded, generated in memory).
+"""IP -> context lookups/s on a province-scale inventory.
 
-~300 servers, 250 TSLCD site zones + 18 department LANs + 6 DC zones, 15 systems.
+Two inventories: one seeded and generated in memory (~300 servers, 250 TSLCD site zones + 18
+department LANs + 6 DC zones, 15 systems), and the sample province of `lab/sample_province`
+imported into a scratch SQLite database and read back with `inventory.store.load_from_db`
+(the path enrichment uses), measured per kind of address: the address of an asset, an
+address only inside a zone (or a system's public range), and a miss.
     .venv/bin/python bench/inventory/lookup.py
 """
 
@@ -19,6 +23,8 @@ from common import git_rev, machine, table  # noqa: E402
 
 from collectors.enrich import Enricher  # noqa: E402
 from inventory import Asset, InfoSystem, Inventory, IpLookup, Zone  # noqa: E402
+
+SAMPLE = ROOT / "lab" / "sample_province" / "province.yaml"
 
 
 def province(rng: random.Random) -> Inventory:
@@ -61,6 +67,74 @@ def rate(fn, items) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
+def sample_province() -> tuple[Inventory, float]:
+    """The committed sample, through import and `load_from_db` (seconds to import)."""
+    import tempfile
+
+    from inventory.io import import_paths
+    from inventory.store import load_from_db
+    from socmon.db import Database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        try:
+            db.migrate()
+            t = time.perf_counter()
+            with db.session() as s:
+                result = import_paths(s, [SAMPLE], actor="bench")
+            took = time.perf_counter() - t
+            if result.errors:
+                raise SystemExit(f"sample province does not import: {result.errors[0]}")
+            with db.session() as s:
+                return load_from_db(s), took
+        finally:
+            db.dispose()
+
+
+def sample_rows(rng: random.Random) -> list[list[object]]:
+    import ipaddress
+
+    inv, took = sample_province()
+    asset_ips = [ip for a in inv.assets for ip in a.ips]
+    taken = set(asset_ips)
+    zone_only: list[str] = []
+    for z in inv.zones:
+        for cidr in z.cidrs:
+            net = ipaddress.ip_network(cidr)
+            for _ in range(8):
+                ip = str(net[rng.randrange(1, net.num_addresses - 1)])
+                if ip not in taken:
+                    zone_only.append(ip)
+    for s in inv.systems:
+        for cidr in s.public_ranges:
+            net = ipaddress.ip_network(cidr)
+            zone_only += [str(net[i]) for i in range(1, net.num_addresses - 1)]
+    miss = [
+        f"{rng.randrange(11, 99)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        for _ in range(5000)
+    ]
+    lookup = IpLookup(inv, cache_size=0)
+    assert all(lookup.lookup(ip) is not None for ip in zone_only[:500])
+    assert all(lookup.lookup(ip) is None for ip in miss[:500])
+    rows: list[list[object]] = []
+    n = 100_000
+    for label, pool in (
+        ("asset address", asset_ips),
+        ("zone or public range only", zone_only),
+        ("miss (not in the inventory)", miss),
+    ):
+        queries = [rng.choice(pool) for _ in range(n)]
+        cold = rate(IpLookup(inv, cache_size=0).lookup, queries)
+        warm = rate(IpLookup(inv, cache_size=65536).lookup, queries)
+        rows.append([f"sample province: {label}", f"{cold:,.0f}", f"{warm:,.0f}"])
+    summary = (
+        f"sample province: {len(inv.assets)} assets, {len(inv.zones)} zones, "
+        f"{len(inv.systems)} systems, {sum(len(s.public_ranges) for s in inv.systems)} public "
+        f"ranges; import of province.yaml {took:.1f} s"
+    )
+    return [[summary, "", ""], *rows]
+
+
 def main() -> None:
     rng = random.Random(7)
     inv = province(rng)
@@ -100,6 +174,12 @@ def main() -> None:
             ],
         )
     )
+    rows = sample_rows(rng)
+    print()
+    print(
+        table(["lookup (IpLookup.lookup)", "per second, no cache", "per second, cached"], rows[1:])
+    )
+    print(rows[0][0])
 
 
 if __name__ == "__main__":

@@ -115,6 +115,24 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/compliance/evaluate"): COMPLIANCE_EDIT,
 }
 
+INV_READ = frozenset({"admin", "analyst", "provider-analyst", "sysadmin", "manager"})
+for _kind, _key in {
+    "units": "code",
+    "sites": "code",
+    "links": "code",
+    "zones": "name",
+    "assets": "name",
+    "systems": "code",
+}.items():
+    _change = OPERATIONS if _kind == "assets" else ADMIN  # sysadmins: their units' assets
+    EXPECTED[("GET", f"/api/inventory/{_kind}")] = INV_READ
+    EXPECTED[("GET", f"/api/inventory/{_kind}/{{{_key}}}")] = INV_READ
+    EXPECTED[("POST", f"/api/inventory/{_kind}")] = _change
+    EXPECTED[("PATCH", f"/api/inventory/{_kind}/{{{_key}}}")] = _change
+    EXPECTED[("DELETE", f"/api/inventory/{_kind}/{{{_key}}}")] = _change
+EXPECTED[("POST", "/api/inventory/import")] = ADMIN
+EXPECTED[("GET", "/api/inventory/export")] = INV_READ
+
 # Routes that do not apply the table yet: (method, path) -> roles still let through.
 PENDING: dict[tuple[str, str], frozenset[str]] = {}
 
@@ -196,6 +214,7 @@ def test_every_role_on_every_route(app_client: TestClient, db: Database) -> None
         "run_id": "999999",
         "task_id": "no-such-task",
         "code": "NO-SUCH-SYSTEM",
+        "name": "no-such",
         "attestation_id": "999999",
     }
 

@@ -18,7 +18,17 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from inventory.tables import AttestationRow, RecordRow, SystemRow, UnitRow
+from inventory.tables import (
+    AssetRow,
+    AttestationRow,
+    LinkRow,
+    RecordRow,
+    SiteRow,
+    SystemAssetRow,
+    SystemRow,
+    UnitRow,
+    ZoneRow,
+)
 from soc_api import IncidentService, create_app
 from soc_api.models import Incident, Suppression
 from socmon.db import Database
@@ -71,6 +81,14 @@ def _data_ids(body: Any) -> list[str]:
     return [str(item["id"]) for item in body["data"]]
 
 
+def _codes(body: Any) -> list[str]:
+    return [str(item["code"]) for item in body["data"]]
+
+
+def _names(body: Any) -> list[str]:
+    return [str(item["name"]) for item in body["data"]]
+
+
 def _source_keys(body: Any) -> list[str]:
     return [f"{item['host']}/{item['source']}" for item in body["data"]]
 
@@ -92,7 +110,19 @@ SCOPED: dict[str, tuple[str, Keys | None]] = {
     "/api/suppressions/{suppression_id}": ("suppression", None),
     "/api/playbook-runs": ("run", _data_ids),
     "/api/playbook-runs/{run_id}": ("run", None),
-    "/api/compliance/systems": ("system", lambda b: [i["code"] for i in b["data"]]),
+    "/api/inventory/units": ("unit", _codes),
+    "/api/inventory/units/{code}": ("unit", None),
+    "/api/inventory/sites": ("site", _codes),
+    "/api/inventory/sites/{code}": ("site", None),
+    "/api/inventory/links": ("link", _codes),
+    "/api/inventory/links/{code}": ("link", None),
+    "/api/inventory/zones": ("zone", _names),
+    "/api/inventory/zones/{name}": ("zone", None),
+    "/api/inventory/assets": ("asset", _names),
+    "/api/inventory/assets/{name}": ("asset", None),
+    "/api/inventory/systems": ("system", _codes),
+    "/api/inventory/systems/{code}": ("system", None),
+    "/api/compliance/systems": ("system", _codes),
     "/api/compliance/systems/{code}": ("system", None),
     "/api/compliance/attestations": ("attestation", _data_ids),
     "/api/compliance/records": ("compliance_record", _data_ids),
@@ -114,6 +144,7 @@ UNSCOPED: dict[str, str] = {
     "/docs/oauth2-redirect": "part of the schema's page",
     "/api/compliance/summary": "totals over the caller's systems only (tested in test_compliance_api)",
     "/api/compliance/controls": "the control catalogue: no unit's data",
+    "/api/inventory/export": "YAML or zip, scoped like the lists: tests/soc_api/test_inventory_api.py",
 }
 
 
@@ -210,13 +241,37 @@ def world(db: Database, store: Store, client: TestClient) -> list[Obj]:
 
 
 def seed_inventory(db: Database) -> list[Obj]:
-    """Units A and B with systems (one of A's state-secret), each with an attestation and a
-    compliance record."""
+    """Units A and B, each with a site, a link, a zone, assets and systems (one of A's
+    state-secret, with an asset that belongs only to it); each system with an attestation
+    and a compliance record."""
     now = datetime.now(UTC)
     objs: list[Obj] = []
     with db.session() as s:
-        for unit in (A, B):
+        for n, unit in enumerate((A, B)):
             s.add(UnitRow(code=unit, name=unit, kind="department", updated_at=now))
+            s.flush()
+            site = SiteRow(
+                code=f"site-{unit}", name=unit, kind="department", unit=unit, updated_at=now
+            )
+            s.add(site)
+            s.flush()
+            s.add(LinkRow(code=f"link-{unit}", kind="wan", site=site.code, updated_at=now))
+            s.add(
+                ZoneRow(
+                    name=f"lan-{unit}",
+                    kind="agency_lan",
+                    cidrs=[f"10.{n + 50}.0.0/24"],
+                    internal=True,
+                    site=site.code,
+                    updated_at=now,
+                )
+            )
+            objs += [
+                Obj("unit", unit, unit),
+                Obj("site", site.code, unit),
+                Obj("link", f"link-{unit}", unit),
+                Obj("zone", f"lan-{unit}", unit),
+            ]
         s.flush()
         for code, unit, secret in (
             ("SYS-A", A, False),
@@ -262,6 +317,21 @@ def seed_inventory(db: Database) -> list[Obj]:
             s.flush()
             objs.append(Obj("attestation", str(att.id), unit, secret))
             objs.append(Obj("compliance_record", str(rec.id), unit, secret))
+            asset = AssetRow(
+                name=f"srv-{code.lower()}",
+                kind="server",
+                role="server",
+                unit=unit,
+                ips=[],
+                hostnames=[],
+                virtual=True,
+                log_sources=[],
+                updated_at=now,
+            )
+            s.add(asset)
+            s.flush()
+            s.add(SystemAssetRow(system=code, asset=asset.name))
+            objs.append(Obj("asset", asset.name, unit, secret))
     return objs
 
 
