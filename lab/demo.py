@@ -83,6 +83,7 @@ def seed_evidence(session: Session, now: datetime | None = None) -> dict[str, in
 
     systems = session.scalars(select(SystemRow).order_by(SystemRow.code)).all()
     units = sorted({s.unit for s in systems})
+    late_assessment = next((s.code for s in systems if s.level == 3 and not s.state_secret), None)
     for unit in units:  # layer 1: the unit's security team and response-network membership
         if _pick(unit, "layer1", 5):
             attest(
@@ -117,8 +118,8 @@ def seed_evidence(session: Session, now: datetime | None = None) -> dict[str, in
                 365,
                 provider=PROVIDER,
             )
-            # One in five assessments is older than a year: layer 3 fails, overdue.
-            age = 430 if _pick(system.code, "assessment", 5) == 0 else 90
+            # One level-3+ system's assessment is older than a year: layer 3 fails, overdue.
+            age = 430 if system.code == late_assessment else 90
             attest(
                 "LAYER3.INDEPENDENT_ASSESSMENT",
                 system,
