@@ -168,6 +168,12 @@ class Enricher:
         self._by_ip = lru_cache(maxsize=4096)(self._observer_by_ip)
         self._by_name = lru_cache(maxsize=4096)(self._observer_by_name)
 
+    def replace_lookup(self, lookup: IpLookup | None) -> None:
+        """Use a new inventory from now on (it changed): the caches of the old one go."""
+        self.lookup = lookup
+        self._by_ip.cache_clear()
+        self._by_name.cache_clear()
+
     def _observer_by_ip(self, ip: str) -> _Device | None:
         assert self.lookup is not None
         asset = self.lookup.asset(ip)

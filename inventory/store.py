@@ -20,6 +20,7 @@ is used so that `inventory` never imports the API package at import time (no cyc
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +29,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import netaddr
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from inventory import vocab
@@ -895,3 +896,15 @@ def load_from_db(session: Session) -> Inventory:
     return Inventory(
         units=units, zones=zones, systems=systems, assets=assets, sites=sites, links=links
     )
+
+
+def fingerprint(session: Session) -> str:
+    """A short text that changes when the inventory changes (rows added, changed, removed):
+    what enrichment polls to know when to re-read it."""
+    parts: list[str] = []
+    for model in (UnitRow, SiteRow, LinkRow, ZoneRow, AssetRow, SystemRow, PublicRangeRow):
+        n, latest = session.execute(select(func.count(), func.max(model.updated_at))).one()
+        parts.append(f"{n}:{latest}")
+    members_n = session.scalar(select(func.count()).select_from(SystemAssetRow))
+    parts.append(str(members_n))
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()

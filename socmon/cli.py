@@ -27,7 +27,7 @@ def _run_stack(args: argparse.Namespace, *, central: bool) -> int:
 
     settings = _settings(args)
     setup_logging(settings.log_level)
-    stack = Stack(settings, central=central)
+    stack = Stack(settings, central=central, demo=bool(getattr(args, "demo", False)))
     try:
         stack.open()
         asyncio.run(stack.run())
@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser(
         "up", help="run the whole stack on this machine (embedded store by default)"
+    )
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the sample province (inventory, 15 systems) and its compliance evidence",
     )
     up.set_defaults(func=cmd_up)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from socmon.config import Settings
 from socmon.db import Database
@@ -31,7 +32,9 @@ from socmon.store import Store
 from socmon.supervisor import Supervisor
 
 if TYPE_CHECKING:
+    from collectors.enrich import Enricher
     from detections.catalog import RuleCatalog
+    from inventory import IpLookup
 
 log = logging.getLogger("socmon.stack")
 
@@ -53,6 +56,8 @@ class Stack:
     db: Database | None = None
     spools: dict[str, Spool] = field(default_factory=dict)
     catalog: RuleCatalog | None = None  # the running rules (collect role), shown by the API
+    demo: bool = False  # `socmon up --demo`: the sample province and its evidence in the DB
+    enricher: Enricher | None = None
 
     def open(self) -> None:
         """Start the embedded store if needed, connect, install templates, migrate, open spools."""
@@ -70,6 +75,11 @@ class Stack:
         if self.central:
             self.db = Database(s.effective_db_url)
             self.db.migrate()
+            if self.demo:
+                from lab.demo import load_demo
+
+                with self.db.session() as session:
+                    log.info("demo province loaded %s", kv(**load_demo(session)))
         alert_consumers = ["ship", "incident"] if self.central else ["ship"]
         for name, consumers in (("events", ["ship", "detect"]), ("alerts", alert_consumers)):
             self.spools[name] = Spool(
@@ -118,9 +128,10 @@ class Stack:
         events, alerts = self.spools["events"], self.spools["alerts"]
         health = SourceHealth(host=socket.gethostname())
         enricher = Enricher(
-            IpLookup(load_inventory(s.inventory_file)) if s.inventory_file else None,
+            IpLookup(load_inventory(s.inventory_file)) if s.inventory_file else self._db_lookup(),
             IndicatorSet.load(s.intel_file) if s.intel_file else None,
         )
+        self.enricher = enricher
         pipeline = Pipeline(events, health, enricher)
         collectors = build_collectors(s.effective_sources)
         catalog = RuleCatalog.load(
@@ -264,12 +275,45 @@ class Stack:
 
         sup.add("api", run_api)
         sup.add("retention", self._retention_loop)
+        if not s.inventory_file:  # a configured file wins; otherwise the database's inventory
+            sup.add("inventory", self._inventory_loop)
         if self.embedded is not None:
             sup.add("embedded_cap", self._cap_loop)
         log.info(
             "socmon up %s",
             kv(api=f"http://{s.api_host}:{s.api_port}", store=store.url, data_dir=s.data_dir),
         )
+
+    def _db_lookup(self) -> IpLookup | None:
+        """The inventory of the database (imported, edited through the API), if it has one."""
+        from inventory import IpLookup
+        from inventory.store import load_from_db
+
+        if self.db is None:
+            return None
+        with self.db.session() as session:
+            inventory = load_from_db(session)
+        return IpLookup(inventory) if inventory.assets or inventory.zones else None
+
+    async def _inventory_loop(self, shutdown: asyncio.Event) -> None:
+        """Enrichment follows the database's inventory: re-read when it changed (every 30 s)."""
+        from inventory.store import fingerprint
+
+        assert self.db is not None and self.enricher is not None
+        seen: str | None = None
+        while not shutdown.is_set():
+            try:
+                with self.db.session() as session:
+                    now = fingerprint(session)
+                if seen is not None and now != seen:
+                    lookup = await asyncio.to_thread(self._db_lookup)
+                    self.enricher.replace_lookup(lookup)
+                    log.info("inventory reloaded for enrichment %s", kv(version=now))
+                seen = now
+            except SQLAlchemyError as e:
+                log.warning("inventory check failed %s", kv(error=e))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(shutdown.wait(), timeout=30)
 
     async def _retention_loop(self, shutdown: asyncio.Event) -> None:
         """Delete events older than `retention_days` (by arrival), hourly; compliance checks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -46,28 +47,22 @@ class RunningStack:
         return m.group(1)
 
 
-@pytest.fixture
-def stack(tmp_path: Path, empty_db_url: str) -> Iterator[RunningStack]:
-    """`socmon up` on the embedded store, on an empty SQLite file or PostgreSQL database that
-    the stack migrates itself."""
+def start_stack(
+    tmp_path: Path, db_url: str, *args: str, **extra_env: str
+) -> Iterator[RunningStack]:
+    """`socmon up ARGS` on the embedded store and the database at `db_url` (empty: the stack
+    migrates it itself); stopped with SIGTERM after."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("SOCMON_") or k == "SOCMON_CORPUS"
     }
     api_port, udp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(
-        "zones:\n  - {name: dmz, cidrs: [10.10.10.0/24]}\n"
-        "systems:\n  - {code: cong-dvc, name: Cổng dịch vụ công, level: 3, unit: so-tttt}\n"
-        "assets:\n  - {name: dvc-web-01, ips: [10.10.10.10], unit: so-tttt, zone: dmz, systems: [cong-dvc]}\n",
-        encoding="utf-8",
-    )
     env.update(
-        SOCMON_INVENTORY_FILE=str(inventory),
+        extra_env,
         SOCMON_DATA_DIR=str(tmp_path / "data"),
         SOCMON_API_PORT=str(api_port),
         SOCMON_SYSLOG_UDP_PORT=str(udp_port),
         SOCMON_SYSLOG_HOST="127.0.0.1",
-        SOCMON_DB_URL=empty_db_url,
+        SOCMON_DB_URL=db_url,
     )
     created = subprocess.run(
         [*SOCMON, "admin", "create", "e2e-admin"],
@@ -81,7 +76,7 @@ def stack(tmp_path: Path, empty_db_url: str) -> Iterator[RunningStack]:
     log_path = tmp_path / "socmon.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [*SOCMON, "up"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+            [*SOCMON, "up", *args], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
         )
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 60
@@ -105,6 +100,19 @@ def stack(tmp_path: Path, empty_db_url: str) -> Iterator[RunningStack]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, empty_db_url: str) -> Iterator[RunningStack]:
+    """`socmon up` with a small inventory file, on SQLite and on PostgreSQL."""
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "zones:\n  - {name: dmz, cidrs: [10.10.10.0/24]}\n"
+        "systems:\n  - {code: cong-dvc, name: Cổng dịch vụ công, level: 3, unit: so-tttt}\n"
+        "assets:\n  - {name: dvc-web-01, ips: [10.10.10.10], unit: so-tttt, zone: dmz, systems: [cong-dvc]}\n",
+        encoding="utf-8",
+    )
+    yield from start_stack(tmp_path, empty_db_url, SOCMON_INVENTORY_FILE=str(inventory))
 
 
 def fortigate_line() -> bytes:
@@ -217,3 +225,39 @@ def test_sigterm_stops_cleanly(stack: RunningStack) -> None:
     m = re.search(r"embedded store started url=\S+ pid=(\d+)", text)
     assert m, text
     assert not Path(f"/proc/{m.group(1)}").exists(), "the embedded store outlived socmon"
+
+
+def test_demo_province_is_enriched_and_evaluated(tmp_path: Path) -> None:
+    """`socmon up --demo`: the sample province in the database drives enrichment (no
+    inventory file) and the compliance views (first evaluation at start)."""
+    running = start_stack(tmp_path, f"sqlite:///{tmp_path / 'demo.db'}", "--demo")
+    stack = next(running)
+    try:
+        auth = {"Authorization": f"Bearer {stack.token}"}
+        systems = httpx.get(f"{stack.api}/api/inventory/systems", headers=auth).json()
+        assert systems["count"] == 15
+        summary: dict[str, Any] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            summary = httpx.get(f"{stack.api}/api/compliance/summary", headers=auth).json()
+            if summary.get("province", {}).get("systems") == 15:
+                break
+            time.sleep(0.5)
+        assert summary["province"]["systems"] == 15, summary
+        assets = httpx.get(
+            f"{stack.api}/api/inventory/assets", headers=auth, params={"limit": 1000}
+        ).json()["data"]
+        web = next(a for a in assets if a["ips"] and "web" in a["name"] and a["systems"])
+        send_udp(stack.udp_port, fortigate_line().replace(b"10.10.10.10", web["ips"][0].encode()))
+        es = Elasticsearch(stack.store_url(), node_class=CompatibleJsonNode)
+        hits: list[dict[str, Any]] = []
+        while time.monotonic() < deadline + 30 and not hits:
+            hits = es.search(index="logs-*", ignore_unavailable=True)["hits"]["hits"]
+            time.sleep(0.3)
+        assert hits, stack.log_path.read_text()
+        dest = hits[0]["_source"]["socmon"]["destination"]
+        assert dest["asset"] == web["name"] and dest["systems"] == web["systems"]
+        es.close()
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(running)
