@@ -65,6 +65,7 @@ TREND_POINTS = 30
 # (subject, control) -> (owner unit, status, stored evidence)
 Results = dict[tuple[str, str], tuple[str, str, dict[str, Any]]]
 JOB_REF = "soc_api.compliance.evaluate:scheduled_evaluation"
+CHANGE_JOB_REF = "soc_api.compliance.evaluate:evaluate_if_inventory_changed"
 
 
 def _load_systems(session: Session, codes: Iterable[str] | None = None) -> list[SystemInfo]:
@@ -501,11 +502,38 @@ def scheduled_evaluation(
         log.exception("compliance evaluation failed")
 
 
+_last_inventory: dict[str, str] = {}
+
+
+def evaluate_if_inventory_changed(
+    db: Database, store: Store | None, settings: Settings, catalog: RuleCatalog | None = None
+) -> bool:
+    """The "on change" job: evaluate everything when the inventory changed since the last
+    look (a system's level, members, ranges, an asset's log sources — edited through the API
+    or imported). Attestations and records re-evaluate their systems at once (routes)."""
+    from inventory.store import fingerprint
+
+    key = str(db.engine.url)
+    try:
+        with db.session() as session:
+            now = fingerprint(session)
+    except Exception:
+        log.exception("inventory fingerprint failed")
+        return False
+    before = _last_inventory.get(key)
+    _last_inventory[key] = now
+    if before is None or before == now:
+        return False
+    scheduled_evaluation(db, store, settings, catalog)
+    return True
+
+
 def compliance_scheduler(
     db: Database, store: Store | None, settings: Settings, catalog: RuleCatalog | None = None
 ) -> BackgroundScheduler:
     """A (not started) scheduler running `scheduled_evaluation` every
-    `settings.compliance_interval_seconds`, first at once."""
+    `settings.compliance_interval_seconds`, first at once, and every minute when the
+    inventory changed (`evaluate_if_inventory_changed`)."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -520,5 +548,15 @@ def compliance_scheduler(
         coalesce=True,
         misfire_grace_time=None,
         next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        CHANGE_JOB_REF,
+        IntervalTrigger(seconds=60, timezone=UTC),
+        args=[db, store, settings, catalog],
+        id="compliance-on-change",
+        name="compliance evaluation after an inventory change",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
     )
     return scheduler

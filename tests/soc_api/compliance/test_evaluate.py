@@ -8,12 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from inventory.tables import ComplianceSnapshotRow, ControlStatusRow
+from inventory.tables import ComplianceSnapshotRow, ControlStatusRow, SystemRow
 from soc_api.compliance.checks import utc
 from soc_api.compliance.evaluate import (
+    CHANGE_JOB_REF,
     JOB_REF,
     compliance_scheduler,
     evaluate,
+    evaluate_if_inventory_changed,
     reevaluate,
     report_from_db,
     scheduled_evaluation,
@@ -162,9 +164,29 @@ def test_reevaluate_one_system_and_the_scheduled_job(
     assert counts == {"YTE": 2, "DVC": 2, "QLVB-MAT": 2}
 
     scheduler = compliance_scheduler(world, store, settings)
-    (job,) = scheduler.get_jobs()
-    assert job.func_ref == JOB_REF
+    job, on_change = scheduler.get_jobs()
+    assert job.func_ref == JOB_REF and on_change.func_ref == CHANGE_JOB_REF
     assert job.trigger.interval.total_seconds() == settings.compliance_interval_seconds
+
+
+def test_an_inventory_change_re_evaluates(
+    world: Database, store: Store, settings: Settings
+) -> None:
+    """The on-change job evaluates only after the inventory changed since its last look."""
+
+    def snapshots() -> int:
+        with world.session() as s:
+            return s.scalar(select(func.count()).select_from(ComplianceSnapshotRow)) or 0
+
+    assert not evaluate_if_inventory_changed(world, store, settings)  # first look: a baseline
+    assert not evaluate_if_inventory_changed(world, store, settings)
+    assert snapshots() == 0
+    with world.session() as s:
+        s.get_one(SystemRow, "YTE").level = 4
+        s.get_one(SystemRow, "YTE").updated_at = utc(NOW) + timedelta(seconds=1)
+    assert evaluate_if_inventory_changed(world, store, settings)
+    assert snapshots() == 3  # every system once
+    assert not evaluate_if_inventory_changed(world, store, settings)
 
 
 def test_a_missing_catalogue_is_logged_not_raised(
