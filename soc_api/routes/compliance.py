@@ -21,9 +21,9 @@ periodically (`soc_api.compliance.evaluate`).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -340,6 +340,47 @@ def get_system(
     if not report.systems:
         raise ApiProblem(404, "not_found", f"system {code} not found")
     return report.systems[0]
+
+
+REPORT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "json": "application/json",
+}
+
+
+@router.get(
+    "/report",
+    summary="The manager report of the caller's systems (HTML, PDF or JSON; vi or en)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the rendered report",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+def get_report(
+    request: Request,
+    session: SessionDep,
+    _user: CurrentUser,
+    scope: AgencyScope,
+    format: Annotated[Literal["html", "pdf", "json"], Query()] = "html",
+    lang: Annotated[Literal["vi", "en"], Query()] = "vi",
+) -> Response:
+    """What `socmon compliance report` writes, limited to the caller's units (never a
+    state-secret system for a provider analyst): the page a manager opens in a browser."""
+    from soc_api.compliance.report import render
+
+    report = report_from_db(session, _catalogue(request), scope=scope)
+    headers = {}
+    if format == "pdf":
+        headers["Content-Disposition"] = f'attachment; filename="socmon-compliance-{lang}.pdf"'
+    return Response(render(report, format, lang), media_type=REPORT_TYPES[format], headers=headers)
 
 
 @router.get("/controls", response_model=ControlsPublic, summary="The control catalogue")

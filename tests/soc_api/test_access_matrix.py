@@ -104,6 +104,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/playbook-runs/{run_id}/tasks/{task_id}/report"): TASK_OWNERS,
     # compliance
     ("GET", "/api/compliance/summary"): COMPLIANCE_READ,
+    ("GET", "/api/compliance/report"): COMPLIANCE_READ,
     ("GET", "/api/compliance/systems"): COMPLIANCE_READ,
     ("GET", "/api/compliance/systems/{code}"): COMPLIANCE_READ,
     ("GET", "/api/compliance/controls"): COMPLIANCE_READ,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from html import escape
 from typing import Any
 
 import pytest
@@ -62,6 +63,7 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/compliance/controls", None, READ),
     ("GET", "/api/compliance/attestations", None, READ),
     ("GET", "/api/compliance/records", None, READ),
+    ("GET", "/api/compliance/report?format=json", None, READ),
     ("POST", "/api/compliance/attestations", attestation, EDIT),
     ("DELETE", "/api/compliance/attestations/999999", None, EDIT),
     (
@@ -131,6 +133,18 @@ def test_scope_limits_systems_attestations_and_records(client: TestClient, db: D
     assert seen(provider) == {"systems": visible, "attestations": visible, "records": visible}
     a_analyst = headers(db, "analyst", [A])
     assert seen(a_analyst)["systems"] == ["DVC", "QLVB-MAT"]
+
+    # the manager report (a page in a browser) holds the caller's systems only
+    names = {"DVC": "", "YTE": "", "QLVB-MAT": ""}
+    for s_ in client.get("/api/compliance/systems", headers=admin).json()["data"]:
+        names[s_["code"]] = s_["name"]
+    for h, want in ((b_manager, {"YTE"}), (provider, {"DVC", "YTE"}), (admin, set(everything))):
+        page = client.get("/api/compliance/report", headers=h, params={"lang": "en"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        shown = {code for code, name in names.items() if f">{escape(name)}<" in page.text}
+        assert shown == want, (want, shown)
+        data = client.get("/api/compliance/report", headers=h, params={"format": "json"}).json()
+        assert {x["code"] for x in data["systems"]} == want
 
     # details outside the scope are 404 with the error model only
     for h, code in ((b_manager, "DVC"), (provider, "QLVB-MAT"), (a_analyst, "YTE")):

@@ -144,6 +144,7 @@ UNSCOPED: dict[str, str] = {
     "/docs/oauth2-redirect": "part of the schema's page",
     "/api/compliance/summary": "totals over the caller's systems only (tested in test_compliance_api)",
     "/api/compliance/controls": "the control catalogue: no unit's data",
+    "/api/compliance/report": "HTML/PDF of the caller's systems: tested in test_compliance_api",
     "/api/inventory/export": "YAML or zip, scoped like the lists: tests/soc_api/test_inventory_api.py",
 }
 
