@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -47,6 +50,7 @@ from inventory.tables import (
     UnitRow,
     ZoneRow,
 )
+from socmon.db import Database
 
 ENTITIES = ("units", "sites", "zones", "systems", "public_ranges", "assets", "links")
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
@@ -279,10 +283,18 @@ def _overlaps(a: str, b: str) -> bool:
 
 def descendants(session: Session, codes: Iterable[str]) -> set[str]:
     """The given units and every unit below them (walking `parent` at query time)."""
+    return _below(_children(session), codes)
+
+
+def _children(session: Session) -> dict[str, list[str]]:
     children: dict[str, list[str]] = {}
     for code, parent in session.execute(select(UnitRow.code, UnitRow.parent)):
         if parent is not None:
             children.setdefault(parent, []).append(code)
+    return children
+
+
+def _below(children: dict[str, list[str]], codes: Iterable[str]) -> set[str]:
     out = set(codes)
     todo = list(out)
     while todo:
@@ -291,6 +303,29 @@ def descendants(session: Session, codes: Iterable[str]) -> set[str]:
                 out.add(child)
                 todo.append(child)
     return out
+
+
+class UnitTree:
+    """The unit tree for access scopes, re-read from the database at most every `ttl`
+    seconds: a user of a district sees its communes' objects, a user of the province every
+    unit's. A re-parented unit moves with its objects within `ttl` seconds."""
+
+    def __init__(self, db: Database, ttl: float = 30.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._children: dict[str, list[str]] = {}
+        self._read_at = -math.inf
+        self._lock = threading.Lock()
+
+    def expand(self, codes: Iterable[str]) -> frozenset[str]:
+        now = time.monotonic()
+        if now - self._read_at > self.ttl:
+            with self._lock:
+                if now - self._read_at > self.ttl:
+                    with self.db.session() as session:
+                        self._children = _children(session)
+                    self._read_at = now
+        return frozenset(_below(self._children, codes))
 
 
 def _unit_exists(session: Session, code: str) -> bool:
