@@ -3,18 +3,21 @@
 Seeds a database through the real migrations (`Database.migrate()`), bulk-inserts the
 incidents and their alert references (SQLAlchemy Core, executemany batches) and creates
 an admin and unit-scoped analysts through `soc_api.auth` (as `socmon admin create` does).
-Then starts the real API (`create_app`, uvicorn, one process as in `socmon up`) in a
-subprocess on a free port and drives it with httpx.AsyncClient from 50 worker tasks.
+Then starts the real API (`create_app`, uvicorn) in a subprocess on a free port and drives
+it from 50 worker tasks, each on its own keep-alive connection (`Connection`, a minimal
+HTTP/1.1 client: httpx cost more CPU per request than the server). Besides latency it
+reports the server's CPU time per request (all its processes, from /proc): a figure that
+holds on a loaded machine, where latency and throughput follow what others run.
 
     .venv/bin/python bench/api/run.py                 # 100k incidents, 1M alert refs
     .venv/bin/python bench/api/run.py --quick         # 10k / 100k / 500 requests
     .venv/bin/python bench/api/run.py --db-url postgresql+psycopg://u:p@host/db
 
-Two variants of the server run on the same database: "as-is" (the code in the tree) and
-"fix" (the changes proposed in bench/RESULTS.md applied in the server process only: token
-last_used_at throttled and committed at once; incident routes commit before the response
-is validated). `--phase-seconds` caps each operation's run; `bench/api/explain.py` shows
-per-request cost and query plans on a database kept with `--keep`.
+Variants of the server run one after the other on the same database: "head" (a copy of the
+last commit, `git archive HEAD`: the "before"), "as-is" (the code in the tree, one process,
+as `socmon up` serves it) and "workers" (the tree's code in `--workers` uvicorn processes).
+`--phase-seconds` caps each operation's run; `bench/api/explain.py` shows per-request cost
+and query plans on a database kept with `--keep` or `--seed-only`.
 
 The update operation is found in the OpenAPI document (a PATCH of
 `/api/incidents/{incident_id}`, or a status/transition sub-route); it moves each incident
@@ -28,8 +31,11 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import importlib.util
+import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -141,6 +147,31 @@ def proc_mem(pid: int) -> tuple[int, int]:
         if key in out:
             out[key] = int(ln.split()[1]) * 1024
     return out["VmRSS"], out["VmHWM"]
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+SERVER_PID = [0]  # the server being measured (its worker processes are counted too)
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants (uvicorn's
+    worker processes): the server's cost per request whatever else runs on the machine."""
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen or p <= 0:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return total
 
 
 # --- seeding -------------------------------------------------------------------------------
@@ -340,6 +371,21 @@ def seed(db: Database, n_inc: int, n_refs: int, rng: random.Random) -> Seeded:
     return out
 
 
+def add_proposed_index(db: Database) -> None:
+    """The index a migration would add for the scoped, state-filtered list and its count
+    (a unit's incidents of one state, newest first): `--proposed-index`."""
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE INDEX IF NOT EXISTS ix_incidents_unit_status_last_seen"
+                " ON incidents (unit, status, last_seen)"
+            )
+        )
+        conn.execute(text("ANALYZE"))
+
+
 def _incident_row_keys() -> set[str]:
     return {
         "dedup_key",
@@ -364,78 +410,77 @@ def _incident_row_keys() -> set[str]:
 # --- the server ----------------------------------------------------------------------------
 
 
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+CPU = [0.0, 0.0]  # (server, client) CPU seconds of the last drive()
+WORKERS = [2]  # --workers: uvicorn worker processes of the "workers" variant
 
 
-def throttled_authenticate(session: Any, token: str) -> Any:
-    """soc_api.auth.authenticate with the proposed fix: last_used_at written at most once a
-    minute and committed at once, so a read request is not a write transaction."""
-    from sqlalchemy import select
+def bench_app() -> Any:
+    """The application over $SOCMON_BENCH_DB_URL: the factory each uvicorn worker calls."""
+    from soc_api.app import create_app
 
-    from soc_api.auth import TOKEN_PREFIX, hash_token
-    from soc_api.models import ApiToken
-
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    row = session.scalars(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False)
-        )
-    ).first()
-    if row is None or row.user.disabled:
-        return None
-    now = datetime.now(UTC)
-    last = row.last_used_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    if last is None or now - last >= LAST_USED_RESOLUTION:
-        row.last_used_at = now
-        session.commit()  # release SQLite's write lock now, not after the response
-    return row.user
+    return create_app(Database(os.environ["SOCMON_BENCH_DB_URL"]), None)
 
 
-def serve(db_url: str, port: int, variant: str) -> None:
+def serve(db_url: str, port: int, variant: str, workers: int) -> None:
     """The API over `db_url` in this process, as `socmon up` runs it (no store).
 
-    variant "as-is" is the code in the tree; "fix" applies the changes proposed in the
-    report to this process only: token last_used_at throttled and committed at once, and
-    the incident routes commit before the response is validated.
+    "as-is" and "head": one uvicorn process (the code in the tree, or a copy of the last
+    commit: `head_tree`); "workers": `workers` uvicorn processes on one socket (what
+    `socmon api --workers N` would run), each building the app with `bench_app`.
     """
     import uvicorn
 
-    import soc_api.deps
+    common: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "log_level": "warning",
+        "lifespan": "off",
+        "access_log": False,
+    }
+    if variant == "workers":
+        os.environ["SOCMON_BENCH_DB_URL"] = db_url
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        uvicorn.run("run:bench_app", factory=True, workers=workers, **common)
+        return
+    uvicorn.run(bench_app_for(db_url), **common)
+
+
+def bench_app_for(db_url: str) -> Any:
     from soc_api.app import create_app
 
-    if variant == "fix":
-        import soc_api.routes.incidents as routes
+    return create_app(Database(db_url), None)
 
-        setattr(soc_api.deps, "authenticate", throttled_authenticate)  # noqa: B010
-        detail = routes._detail
 
-        def detail_then_commit(session: Any, inc: Any) -> dict[str, Any]:
-            # the route's changes are committed before FastAPI validates the response in
-            # another worker thread (which a waiting writer may be holding)
-            out = detail(session, inc)
-            session.commit()
-            return out
-
-        setattr(routes, "_detail", detail_then_commit)  # noqa: B010
-
-    app = create_app(Database(db_url), None)
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
-    )
+def head_tree(tmp: Path) -> Path:
+    """A copy of the last commit's tree (`git archive HEAD`, read-only for the checkout):
+    the "head" variant serves it, so before and after run on one machine at one time."""
+    out = tmp / "head"
+    if not out.exists():
+        out.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
 
 
 @contextlib.contextmanager
-def server(db_url: str, variant: str, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server(
+    db_url: str, variant: str, log: Path, tmp: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve", "--db-url", db_url, "--port", str(port)]
+    script = Path(__file__)
+    env = dict(os.environ)
+    if variant == "head":
+        tree = head_tree(tmp)
+        script = tree / "bench" / "api" / "run.py"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, str(script), "--serve", "--db-url", db_url, "--port", str(port)]
+    cmd += ["--variant", "as-is" if variant == "head" else variant]
+    cmd += ["--workers", str(WORKERS[0])] if variant == "workers" else []
     with log.open("ab") as err:
         proc = subprocess.Popen(
-            [*cmd, "--variant", variant],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
+            cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=script.parents[2]
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -469,6 +514,8 @@ class Result:
     seconds: float
     errors: dict[int, int]
     note: str = ""
+    server_cpu: float = 0.0  # CPU seconds of the server (all its processes) in the phase
+    client_cpu: float = 0.0  # CPU seconds of this load generator in the phase
 
 
 @dataclass
@@ -536,6 +583,60 @@ class Updater:
             self.free.insert(0, iid)  # back of the queue: other incidents go first
 
 
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client on one connection (asyncio streams).
+
+    httpx costs the load generator 2-7 ms of CPU per request, more than the server's own
+    cost on the list; on 2 shared cores that capped every variant at the same ~90 requests/s.
+    This reads status, headers and body (Content-Length or chunked) and nothing more."""
+
+    def __init__(self, base: str, token: str) -> None:
+        url = httpx.URL(base)
+        self.host, self.port = url.host, url.port or 80
+        self.head = f"Host: {self.host}:{self.port}\r\nAuthorization: Bearer {token}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: Any = None) -> int:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.reader, self.writer
+        head = f"{method} {path} HTTP/1.1\r\n{self.head}"
+        data = b""
+        if body is not None:
+            data = json.dumps(body).encode()
+            head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        writer.write(head.encode() + b"\r\n" + data)
+        lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length, chunked, close = 0, False, False
+        for line in lines[1:]:
+            key, _, value = line.partition(b":")
+            key, value = key.strip().lower(), value.strip().lower()
+            if key == b"content-length":
+                length = int(value)
+            elif key == b"transfer-encoding":
+                chunked = b"chunked" in value
+            elif key == b"connection":
+                close = value == b"close"
+        if chunked:
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                await reader.readexactly(size + 2)
+            await reader.readuntil(b"\r\n")
+        else:
+            await reader.readexactly(length)
+        if close:
+            await self.close()
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
 async def drive(
     base: str,
     token: str,
@@ -545,7 +646,7 @@ async def drive(
     busy: Any = None,
     seconds: float = 0.0,
 ) -> tuple[list[float], float, dict[int, int]]:
-    """`n` requests from CONCURRENCY workers.
+    """`n` requests from CONCURRENCY workers, each on its own keep-alive connection.
 
     make() -> (method, url, json, ctx), or None when nothing can be sent now: the worker
     waits while busy() (requests in flight may free work) and stops otherwise. With
@@ -554,15 +655,12 @@ async def drive(
     latencies: list[float] = []
     errors: dict[int, int] = {}
     left = n
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=90
-    ) as client:
-        stop = time.perf_counter() + seconds if seconds else float("inf")
+    stop = time.perf_counter() + seconds if seconds else float("inf")
 
-        async def worker() -> None:
-            nonlocal left
+    async def worker() -> None:
+        nonlocal left
+        conn = Connection(base, token)
+        try:
             while left > 0 and time.perf_counter() < stop:
                 req = make()
                 if req is None:
@@ -574,19 +672,25 @@ async def drive(
                 method, url, body, ctx = req
                 t0 = time.perf_counter()
                 try:
-                    resp = await client.request(method, url, json=body)
-                    code = resp.status_code
-                except httpx.TransportError:
-                    code = 0  # connection closed by the server
+                    code = await asyncio.wait_for(conn.request(method, url, body), 90)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as e:
+                    code = 0  # connection closed by the server, or a timeout
+                    await conn.close()
+                    if not errors.get(0):
+                        print(f"transport error: {e!r}", file=sys.stderr, flush=True)
                 latencies.append(time.perf_counter() - t0)
                 if code >= 300 or code == 0:
                     errors[code] = errors.get(code, 0) + 1
                 if finish is not None:
                     finish(ctx, 0 < code < 300)
+        finally:
+            await conn.close()
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cpu0, own0 = proc_cpu(SERVER_PID[0]), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    wall = time.perf_counter() - t0
+    CPU[:] = [proc_cpu(SERVER_PID[0]) - cpu0, time.process_time() - own0]
     return latencies, wall, errors
 
 
@@ -667,7 +771,7 @@ async def load_caller(
         ("detail", detail, "GET /api/incidents/{id}, random id in scope"),
     ):
         lat, wall, errs = await drive(base, token, n, make, seconds=PHASE_SECONDS[0])
-        results.append(Result(variant, who, op, lat, wall, errs, label))
+        results.append(Result(variant, who, op, lat, wall, errs, label, *CPU))
         progress(results[-1])
     if route is None:
         results.append(
@@ -698,6 +802,7 @@ async def load_caller(
             wall,
             errs,
             f"{route.method} {route.path} {{{route.field}}}",
+            *CPU,
         )
     )
     progress(results[-1])
@@ -707,7 +812,7 @@ def progress(r: Result) -> None:
     p99 = ms(percentile(r.latencies, 99)) if r.latencies else "-"
     print(
         f"{r.variant} {r.who} {r.op}: {len(r.latencies)} in {r.seconds:.1f} s, p99 {p99} ms,"
-        f" errors {r.errors}",
+        f" errors {r.errors}, server CPU {r.server_cpu:.1f} s",
         file=sys.stderr,
         flush=True,
     )
@@ -727,6 +832,11 @@ def report(
     dialect: str,
 ) -> None:
     print(f"machine: {machine()}; commit {git_rev()}; database {dialect}")
+    found = {m: importlib.util.find_spec(m) is not None for m in ("httptools", "uvloop")}
+    print(
+        f"uvicorn: http {'httptools' if found['httptools'] else 'h11'},"
+        f" loop {'uvloop' if found['uvloop'] else 'asyncio'}; concurrency {CONCURRENCY}"
+    )
     cmd = " ".join(["bench/api/run.py", *sys.argv[1:]])
     print(f"command: .venv/bin/python {cmd}")
     print(
@@ -739,7 +849,7 @@ def report(
     rows: list[list[object]] = []
     for r in results:
         if not r.latencies:
-            rows.append([r.variant, r.who, r.op, 0, "-", "-", "-", "-", "-", "-", "-", r.note])
+            rows.append([r.variant, r.who, r.op, 0, *["-"] * 9, r.note])
             continue
         p99 = percentile(r.latencies, 99)
         goal = "-"
@@ -756,6 +866,8 @@ def report(
                 ms(p99),
                 ms(max(r.latencies)),
                 f"{len(r.latencies) / r.seconds:.0f}",
+                f"{r.server_cpu / len(r.latencies) * 1000:.1f}",
+                f"{r.client_cpu / len(r.latencies) * 1000:.1f}",
                 ", ".join(f"{k}×{v}" for k, v in sorted(r.errors.items())) or 0,
                 goal,
                 r.note,
@@ -773,6 +885,8 @@ def report(
                 "p99 ms",
                 "max ms",
                 "req/s",
+                "server CPU ms/req",
+                "client CPU ms/req",
                 "errors",
                 f"goal p99 < {GOAL_MS:.0f} ms",
                 "request",
@@ -802,6 +916,7 @@ async def measure(
             peak = max(peak, proc_mem(proc.pid)[0])
             await asyncio.sleep(0.5)
 
+    SERVER_PID[0] = proc.pid
     sampler = asyncio.create_task(sample())
     try:
         await load(base, variant, seeded, n, rng, results)
@@ -819,14 +934,24 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="10k incidents, 100k refs, 500 requests")
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--keep", action="store_true", help="keep the SQLite file")
+    ap.add_argument(
+        "--proposed-index",
+        action="store_true",
+        help="add the index (unit, status, last_seen) proposed for a migration before measuring",
+    )
+    ap.add_argument(
+        "--seed-only", action="store_true", help="seed, keep the database and stop (explain.py)"
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="as-is", help=argparse.SUPPRESS)
     ap.add_argument(
         "--variants",
-        default="as-is,fix",
-        help="as-is: the tree's code; fix: with the proposed last_used_at throttle",
+        default="head,as-is,workers",
+        help="head: the last commit's code (git archive HEAD); as-is: the tree's code, one"
+        " process; workers: the tree's code in --workers uvicorn processes",
     )
+    ap.add_argument("--workers", type=int, default=2, help="processes of the workers variant")
     ap.add_argument(
         "--phase-seconds",
         type=float,
@@ -834,15 +959,16 @@ def main() -> None:
         help="stop starting requests of one operation after this long (0: no cap)",
     )
     ap.add_argument(
-        "--as-is-requests", type=int, default=500, help="requests per operation for as-is"
+        "--as-is-requests", type=int, default=500, help="requests per operation for head"
     )
     args = ap.parse_args()
     if args.serve:
-        serve(args.db_url, args.port, args.variant)
+        serve(args.db_url, args.port, args.variant, args.workers)
         return
     if args.quick:
         args.incidents, args.refs, args.requests = 10_000, 100_000, 500
     PHASE_SECONDS[0] = args.phase_seconds
+    WORKERS[0] = args.workers
     tmp = Path(tempfile.mkdtemp(prefix="socmon-bench-api-"))
     url = args.db_url or f"sqlite:///{tmp / 'socmon.db'}"
     rng = random.Random(args.seed)
@@ -850,29 +976,38 @@ def main() -> None:
     try:
         seeded = seed(db, args.incidents, args.refs, rng)
         dialect = db.engine.dialect.name
+        if args.proposed_index:
+            add_proposed_index(db)
+            seeded.notes.append("with the proposed index ix_incidents_unit_status_last_seen")
     finally:
         db.dispose()
     print(f"seeded in {seeded.seconds:.1f} s", file=sys.stderr, flush=True)
+    if args.seed_only:
+        print(f"kept: {url}")
+        return
     results: list[Result] = []
     rss: dict[str, tuple[int, int]] = {}
+    loads: dict[str, list[float]] = {}
     log = tmp / "server.log"
     for variant in args.variants.split(","):
-        n = args.requests if variant == "fix" else min(args.requests, args.as_is_requests)
+        n = min(args.requests, args.as_is_requests) if variant == "head" else args.requests
         t0 = time.monotonic()
-        with server(url, variant, log) as (base, proc):
+        loads[variant] = [os.getloadavg()[0]]
+        with server(url, variant, log, tmp) as (base, proc):
             peak = asyncio.run(measure(base, proc, variant, seeded, n, rng, results))
             now, hwm = proc_mem(proc.pid)
             rss[variant] = (now, max(hwm, peak))
+        loads[variant].append(os.getloadavg()[0])
         print(f"{variant}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     report(seeded, results, rss, dialect)
+    for variant, (before, after) in loads.items():
+        print(f"load average (1 min, 2 cores shared): {variant} {before:.1f} -> {after:.1f}")
     errors = log.read_text(errors="replace").count("Traceback")
     print(f"server tracebacks logged: {errors}" + (f" (see {log})" if errors else ""))
     if args.keep or errors:
         print(f"kept: {tmp}")
-    elif not args.db_url:
-        for f in tmp.iterdir():
-            f.unlink()
-        tmp.rmdir()
+    else:  # the SQLite file, the server log and the copy of the last commit
+        shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,26 @@ filter is part of the store query, so counts and pages are right.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from soc_api.access_policy import SOC_READ
-from soc_api.deps import AgencyScope, WriteRoute, require_roles
+from soc_api.deps import AgencyScope, CurrentUser, SessionDep, WriteRoute, require_roles
 from soc_api.errors import ApiProblem, ErrorResponse
 from soc_api.labels import SEVERITY
+from soc_api.routes.exports import (
+    EXPORT_MAX_ROWS,
+    ROWS_HEADER,
+    TRUNCATED_HEADER,
+    ExportFormat,
+    export_responses,
+    record_export,
+    stream,
+)
 from socmon.ecs import get_field
 from socmon.store import Store
 
@@ -139,9 +149,7 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@router.get("", response_model=AlertsPublic, summary="Search alerts (newest first)")
-def search_alerts(
-    store: StoreDep,
+async def alert_query(
     scope: AgencyScope,
     since: Annotated[datetime | None, Query(description="from this time (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="before this time (exclusive)")] = None,
@@ -151,18 +159,8 @@ def search_alerts(
         str | None, Query(max_length=500, description="words in the alert message (all of them)")
     ] = None,
     unit: Annotated[str | None, Query(max_length=64, description="owner unit code")] = None,
-    sort: Annotated[Literal["-timestamp", "timestamp", "-severity", "severity"], Query()] = (
-        "-timestamp"
-    ),
-    offset: Annotated[int, Query(ge=0, le=MAX_WINDOW)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    if offset + limit > MAX_WINDOW:
-        raise ApiProblem(
-            422,
-            "invalid_request",
-            f"offset + limit must stay within {MAX_WINDOW}; narrow the search",
-        )
+    """The store query of the search's filters (shared by the export), the scope included."""
     filters, must_not = scope.store_filters()
     if since is not None or until is not None:
         bounds: dict[str, str] = {}
@@ -182,7 +180,32 @@ def search_alerts(
         must.append(
             {"simple_query_string": {"query": q, "fields": ["message"], "default_operator": "and"}}
         )
-    query = {"bool": {"filter": filters, "must_not": must_not, "must": must}}
+    return {"bool": {"filter": filters, "must_not": must_not, "must": must}}
+
+
+AlertQuery = Annotated[dict[str, Any], Depends(alert_query)]
+AlertSort = Literal["-timestamp", "timestamp", "-severity", "severity"]
+
+
+def _total(resp: dict[str, Any]) -> int:
+    total = resp["hits"].get("total", 0)
+    return int(total["value"] if isinstance(total, dict) else total)
+
+
+@router.get("", response_model=AlertsPublic, summary="Search alerts (newest first)")
+def search_alerts(
+    store: StoreDep,
+    query: AlertQuery,
+    sort: Annotated[AlertSort, Query()] = "-timestamp",
+    offset: Annotated[int, Query(ge=0, le=MAX_WINDOW)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    if offset + limit > MAX_WINDOW:
+        raise ApiProblem(
+            422,
+            "invalid_request",
+            f"offset + limit must stay within {MAX_WINDOW}; narrow the search",
+        )
     resp = store.search(
         store.alerts_target,
         query=query,
@@ -191,10 +214,60 @@ def search_alerts(
         size=limit,
         track_total_hits=True,
     )
-    hits = resp["hits"]
-    total = hits.get("total", 0)
-    count = int(total["value"] if isinstance(total, dict) else total)
-    return {"data": [to_public(h) for h in hits["hits"]], "count": count}
+    return {"data": [to_public(h) for h in resp["hits"]["hits"]], "count": _total(resp)}
+
+
+ALERT_CSV_COLUMNS = [name for name in AlertPublic.model_fields if name != "level_label"]
+EXPORT_PAGE = 1000  # alerts per store search while exporting (search_after)
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={**export_responses("AlertPublic"), 422: {"model": ErrorResponse}},
+    summary="Export the alerts the search's filters select (CSV or JSON lines, audited)",
+    description=(
+        "Streams every matching alert in the caller's scope, in `sort` order, up to `limit`"
+        f" (at most {EXPORT_MAX_ROWS}), paging through the store with `search_after`."
+        f" `{TRUNCATED_HEADER}: true` when more matched; `{ROWS_HEADER}` gives the rows sent."
+        " The export is recorded in the audit log (filters, format, rows) before the first row"
+        " is sent. CSV: `tags` as a JSON list."
+    ),
+)
+def export_alerts(
+    request: Request,
+    store: StoreDep,
+    session: SessionDep,
+    user: CurrentUser,
+    query: AlertQuery,
+    fmt: Annotated[
+        ExportFormat, Query(alias="format", description="csv or json (JSON lines)")
+    ] = "csv",
+    sort: Annotated[AlertSort, Query()] = "-timestamp",
+    limit: Annotated[int, Query(ge=1, le=EXPORT_MAX_ROWS)] = EXPORT_MAX_ROWS,
+) -> Response:
+    matched = _total(store.search(store.alerts_target, query=query, size=0, track_total_hits=True))
+    rows = min(matched, limit)
+    record_export(session, user, "alerts", request, fmt, rows, matched > limit)
+    order = [*SORTS[sort], {"socmon.alert.id": "asc"}]
+
+    def produce() -> Iterator[dict[str, Any]]:
+        left, after = rows, None
+        while left > 0:
+            body: dict[str, Any] = {"query": query, "sort": order, "size": min(EXPORT_PAGE, left)}
+            if after is not None:
+                body["search_after"] = after
+            hits = store.search(store.alerts_target, **body)["hits"]["hits"]
+            if not hits:
+                return
+            for hit in hits[:left]:
+                yield to_public(hit)
+            left -= len(hits)
+            after = hits[-1].get("sort")
+            if after is None:
+                return
+
+    return stream(produce(), fmt, "alerts", ALERT_CSV_COLUMNS, rows, matched > limit)
 
 
 @router.get(

@@ -6,13 +6,15 @@ a 404, as if it did not exist. Every change is audited (hash chain) and on the t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import ColumnElement, Row, case, func, or_, select
 
 from soc_api.access_policy import PROVINCIAL_EDIT, SOC_READ, SOC_WORK
 from soc_api.deps import (
@@ -51,6 +53,16 @@ from soc_api.models import (
     Suppression,
     User,
 )
+from soc_api.routes.exports import (
+    EXPORT_MAX_ROWS,
+    ROWS_HEADER,
+    TRUNCATED_HEADER,
+    ExportFormat,
+    export_responses,
+    record_export,
+    stream,
+)
+from socmon.db import Database
 
 # Bounds that keep bad input a 4xx on every database: ids fit a 32-bit integer column, text
 # carries no NUL (PostgreSQL refuses it).
@@ -92,6 +104,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # groups matter only for ingestion, so the default policy is enough here.
 SERVICE = IncidentService()
 MAX_DETAIL_ROWS = 1000
+# The list's `count` is exact up to offset + limit + COUNT_LIMIT matching incidents; beyond
+# that it stops counting (`count_exact` false): counting a province's whole history on every
+# page costs more than the page itself.
+COUNT_LIMIT = 10_000
 
 
 class Labels(BaseModel):
@@ -125,7 +141,13 @@ class IncidentPublic(BaseModel):
 
 class IncidentsPublic(BaseModel):
     data: list[IncidentPublic]
-    count: int
+    count: int = Field(
+        description=f"matching incidents, counted up to offset + limit + {COUNT_LIMIT}"
+    )
+    count_exact: bool = Field(
+        default=True,
+        description="false when `count` stopped at that bound: there are more incidents",
+    )
 
 
 class AlertRef(BaseModel):
@@ -232,7 +254,8 @@ class SuppressionsPublic(BaseModel):
     count: int
 
 
-def to_public(inc: Incident) -> dict[str, Any]:
+def to_public(inc: Incident | Row[Any]) -> dict[str, Any]:
+    """The public fields of an incident (an ORM object or a row of `PUBLIC_COLUMNS`)."""
     return {
         "id": inc.id,
         "title": inc.title,
@@ -256,6 +279,36 @@ def to_public(inc: Incident) -> dict[str, Any]:
         "created_at": as_utc(inc.created_at),
         "updated_at": as_utc(inc.updated_at),
     }
+
+
+# The list's columns, read with SQLAlchemy Core (no ORM objects for a page of 500).
+PUBLIC_COLUMNS = (
+    Incident.id,
+    Incident.title,
+    Incident.rule_id,
+    Incident.severity,
+    Incident.status,
+    Incident.category,
+    Incident.response_path,
+    Incident.unit,
+    Incident.level,
+    Incident.assignee_id,
+    Incident.merged_into_id,
+    Incident.group_fields,
+    Incident.first_seen,
+    Incident.last_seen,
+    Incident.alert_count,
+    Incident.created_at,
+    Incident.updated_at,
+)
+
+
+def json_response(content: Any) -> Response:
+    """`content` as JSON, serialised by orjson without response-model validation: the
+    routes that use it build exactly their `response_model`'s shape (the OpenAPI keeps it,
+    tests/soc_api/test_openapi.py checks responses against it)."""
+    body = orjson.dumps(content, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    return Response(body, media_type="application/json")
 
 
 def _can_work(user: User, inc: Incident) -> bool:
@@ -306,10 +359,7 @@ SortKey = Literal[
 ]
 
 
-@router.get("", response_model=IncidentsPublic, summary="List incidents (newest first)")
-def list_incidents(
-    session: SessionDep,
-    _user: CurrentUser,
+async def incident_where(
     scope: AgencyScope,
     state: Annotated[str | None, Query(description="filter by state code")] = None,
     status: Annotated[str | None, Query(description="same as state (older name)")] = None,
@@ -321,10 +371,8 @@ def list_incidents(
     q: Annotated[
         str | None, Query(max_length=200, pattern=NO_NUL, description="text in title or rule id")
     ] = None,
-    sort: Annotated[SortKey, Query()] = "-last_seen",
-    offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> list[ColumnElement[bool]]:
+    """The list's filters (shared by the export), the caller's scope first."""
     state = state or status
     if state is not None and state not in INCIDENT_STATUS:
         raise ApiProblem(422, "invalid_request", f"unknown state {state!r}")
@@ -353,45 +401,134 @@ def list_incidents(
                 Incident.rule_id.ilike(pattern, escape="\\"),
             )
         )
+    return where
+
+
+IncidentWhere = Annotated[list[ColumnElement[bool]], Depends(incident_where)]
+
+
+def order_of(sort: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     column = SORTS[sort.lstrip("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    count = session.scalar(select(func.count()).select_from(Incident).where(*where)) or 0
-    rows = session.scalars(
-        select(Incident)
-        .where(*where)
-        .order_by(order, Incident.id.desc())
-        .offset(offset)
-        .limit(limit)
+    return (column.desc() if sort.startswith("-") else column.asc()), Incident.id.desc()
+
+
+@router.get("", response_model=IncidentsPublic, summary="List incidents (newest first)")
+def list_incidents(
+    session: SessionDep,
+    _user: CurrentUser,
+    where: IncidentWhere,
+    sort: Annotated[SortKey, Query()] = "-last_seen",
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    bound = offset + limit + COUNT_LIMIT
+    counted = select(Incident.id).where(*where).limit(bound + 1).subquery()
+    count = session.scalar(select(func.count()).select_from(counted)) or 0
+    rows = session.execute(
+        select(*PUBLIC_COLUMNS).where(*where).order_by(*order_of(sort)).offset(offset).limit(limit)
     )
-    return {"data": [to_public(r) for r in rows], "count": count}
+    return json_response(
+        {
+            "data": [to_public(r) for r in rows],
+            "count": min(count, bound),
+            "count_exact": count <= bound,
+        }
+    )
+
+
+INCIDENT_CSV_COLUMNS = [
+    *(c.key for c in PUBLIC_COLUMNS if c.key != "group_fields"),
+    "group_fields",
+]
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={**export_responses("IncidentPublic"), 422: {"model": ErrorResponse}},
+    summary="Export the incidents the list's filters select (CSV or JSON lines, audited)",
+    description=(
+        "Streams every matching incident in the caller's scope, in `sort` order, up to"
+        f" `limit` (at most {EXPORT_MAX_ROWS}). `{TRUNCATED_HEADER}: true` when more"
+        f" matched; `{ROWS_HEADER}` gives the rows sent. The export is recorded in the audit"
+        " log (filters, format, rows) before the first row is sent."
+    ),
+)
+def export_incidents(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    where: IncidentWhere,
+    fmt: Annotated[
+        ExportFormat, Query(alias="format", description="csv or json (JSON lines)")
+    ] = "csv",
+    sort: Annotated[SortKey, Query()] = "-last_seen",
+    limit: Annotated[int, Query(ge=1, le=EXPORT_MAX_ROWS)] = EXPORT_MAX_ROWS,
+) -> Response:
+    counted = select(Incident.id).where(*where).limit(limit + 1).subquery()
+    matched = session.scalar(select(func.count()).select_from(counted)) or 0
+    rows = min(matched, limit)
+    record_export(session, user, "incidents", request, fmt, rows, matched > limit)
+    db: Database = request.app.state.db
+    query = select(*PUBLIC_COLUMNS).where(*where).order_by(*order_of(sort)).limit(rows)
+
+    def produce() -> Iterator[dict[str, Any]]:
+        if rows == 0:
+            return
+        with db.session() as s:
+            for row in s.execute(query.execution_options(yield_per=1000)):
+                yield to_public(row)
+
+    return stream(produce(), fmt, "incidents", INCIDENT_CSV_COLUMNS, rows, matched > limit)
 
 
 def _detail(session: SessionDep, inc: Incident) -> dict[str, Any]:
-    alerts = session.scalars(
-        select(IncidentAlert)
+    """The detail's shape; its related rows are read as plain rows (Core), not ORM objects."""
+    alerts = session.execute(
+        select(
+            IncidentAlert.alert_id,
+            IncidentAlert.event_id,
+            IncidentAlert.rule_id,
+            IncidentAlert.ts,
+            IncidentAlert.fields,
+        )
         .where(IncidentAlert.incident_id == inc.id)
         .order_by(IncidentAlert.ts, IncidentAlert.id)
         .limit(MAX_DETAIL_ROWS)
     )
-    observables = session.scalars(
-        select(IncidentObservable)
+    observables = session.execute(
+        select(
+            IncidentObservable.type,
+            IncidentObservable.value,
+            IncidentObservable.first_seen,
+            IncidentObservable.last_seen,
+            IncidentObservable.count,
+        )
         .where(IncidentObservable.incident_id == inc.id)
         .order_by(
             IncidentObservable.count.desc(), IncidentObservable.type, IncidentObservable.value
         )
         .limit(MAX_DETAIL_ROWS)
-    )
-    n_obs = session.scalar(
-        select(func.count(IncidentObservable.id)).where(IncidentObservable.incident_id == inc.id)
-    )
-    timeline = session.scalars(
-        select(IncidentEvent)
+    ).all()
+    if len(observables) < MAX_DETAIL_ROWS:
+        n_obs = len(observables)
+    else:
+        n_obs = (
+            session.scalar(
+                select(func.count(IncidentObservable.id)).where(
+                    IncidentObservable.incident_id == inc.id
+                )
+            )
+            or 0
+        )
+    timeline = session.execute(
+        select(IncidentEvent.ts, IncidentEvent.actor, IncidentEvent.kind, IncidentEvent.detail)
         .where(IncidentEvent.incident_id == inc.id)
         .order_by(IncidentEvent.id.desc())
         .limit(MAX_DETAIL_ROWS)
-    )
-    comments = session.scalars(
-        select(IncidentComment)
+    ).all()
+    comments = session.execute(
+        select(IncidentComment.id, IncidentComment.ts, IncidentComment.author, IncidentComment.body)
         .where(IncidentComment.incident_id == inc.id)
         .order_by(IncidentComment.id)
         .limit(MAX_DETAIL_ROWS)
@@ -418,7 +555,7 @@ def _detail(session: SessionDep, inc: Incident) -> dict[str, Any]:
         }
         for o in observables
     ]
-    out["observable_count"] = n_obs or 0
+    out["observable_count"] = n_obs
     out["timeline"] = [
         {
             "ts": as_utc(e.ts),
@@ -427,7 +564,7 @@ def _detail(session: SessionDep, inc: Incident) -> dict[str, Any]:
             "kind_label": label(TIMELINE_KIND, e.kind),
             "detail": e.detail,
         }
-        for e in reversed(list(timeline))
+        for e in reversed(timeline)
     ]
     out["comments"] = [
         {"id": c.id, "ts": as_utc(c.ts), "author": c.author, "body": c.body} for c in comments
@@ -443,8 +580,8 @@ def _detail(session: SessionDep, inc: Incident) -> dict[str, Any]:
 )
 def get_incident(
     incident_id: IncidentId, session: SessionDep, _user: CurrentUser, scope: AgencyScope
-) -> dict[str, Any]:
-    return _detail(session, _scoped(session, scope, incident_id))
+) -> Response:
+    return json_response(_detail(session, _scoped(session, scope, incident_id)))
 
 
 @router.get(

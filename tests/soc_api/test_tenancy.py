@@ -8,6 +8,7 @@ returns, or an unscoped one with the reason. A new GET route that is in neither 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,8 @@ SCOPED: dict[str, tuple[str, Keys | None]] = {
     "/api/compliance/attestations": ("attestation", _data_ids),
     "/api/compliance/records": ("compliance_record", _data_ids),
 }
+# Export routes (CSV or JSON lines) -> the kind of object each line is.
+EXPORTS: dict[str, str] = {"/api/incidents/export": "incident", "/api/alerts/export": "alert"}
 UNSCOPED: dict[str, str] = {
     "/api/health": "no unit data, no authentication",
     "/api/roles": "the fixed list of roles",
@@ -338,7 +341,7 @@ def seed_inventory(db: Database) -> list[Obj]:
 
 def test_every_get_route_is_classified(client: TestClient) -> None:
     paths = get_paths(client.app)
-    missing = sorted(p for p in paths if p not in SCOPED and p not in UNSCOPED)
+    missing = sorted(paths - (SCOPED.keys() | UNSCOPED.keys() | EXPORTS.keys()))
     assert not missing, f"GET routes missing from the tenancy tables: {missing}"
 
 
@@ -362,6 +365,22 @@ def test_lists_show_exactly_the_callers_objects(
                 failures.append(f"{caller.name} GET {path}: got {got}, expected {want}")
     assert not failures, "\n".join(failures)
     assert checked >= 3 * len(CALLERS)
+
+
+def test_exports_hold_exactly_the_callers_objects(
+    client: TestClient, db: Database, world: list[Obj]
+) -> None:
+    failures = []
+    for caller in CALLERS:
+        h = bearer(token_for(db, caller.name, caller.role, list(caller.units)))
+        for path, kind in EXPORTS.items():
+            r = client.get(path, headers=h, params={"format": "json"})
+            assert r.status_code == 200, (path, caller, r.text)
+            got = sorted(str(json.loads(line)["id"]) for line in r.text.splitlines())
+            want = sorted(o.key for o in world if o.kind == kind and caller.sees(o))
+            if got != want:
+                failures.append(f"{caller.name} GET {path}: got {got}, expected {want}")
+    assert not failures, "\n".join(failures)
 
 
 def test_details_of_other_units_and_secret_systems_are_404(
