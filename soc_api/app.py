@@ -113,6 +113,22 @@ def create_app(
     return app
 
 
+def app_from_settings() -> FastAPI:
+    """The API alone, from the settings (`socmon api`: uvicorn's factory, one per worker
+    process). No rule catalog runs here, so `/api/rules` is off; incidents, alerts,
+    inventory and compliance are served from the shared database and store."""
+    from socmon.config import get_settings
+
+    s = get_settings()
+    if s.embedded_store:
+        raise ApiProblem(500, "config", "socmon api needs SOCMON_ES_URL (the running store)")
+    db = Database(s.effective_db_url)
+    db.migrate()
+    app = create_app(db, Store.connect(s, s.es_url), silence_seconds=s.source_silence_seconds)
+    app.state.settings = s
+    return app
+
+
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 

@@ -57,6 +57,7 @@ class Incident(Base):
     __table_args__ = (  # the list pages: a unit's newest, a state's newest (migration 0007)
         Index("ix_incidents_unit_last_seen", "unit", "last_seen"),
         Index("ix_incidents_status_last_seen", "status", "last_seen"),
+        Index("ix_incidents_unit_status_last_seen", "unit", "status", "last_seen"),  # 0010
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -44,6 +44,26 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return _run_stack(args, central=False)
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    """The API alone in N processes, beside a running stack (its store and database)."""
+    import uvicorn
+
+    settings = _settings(args)
+    setup_logging(settings.log_level)
+    if settings.embedded_store:
+        raise SocmonError("socmon api needs SOCMON_ES_URL: the store of the running stack")
+    uvicorn.run(
+        "soc_api.app:app_from_settings",
+        factory=True,
+        host=settings.api_host,
+        port=args.port or settings.api_port,
+        workers=args.workers or settings.api_workers,
+        log_level="warning",
+        lifespan="off",
+    )
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(json.dumps(settings.masked(), indent=2, ensure_ascii=False, default=str))
@@ -135,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the sample province (inventory, 15 systems) and its compliance evidence",
     )
     up.set_defaults(func=cmd_up)
+
+    api = sub.add_parser(
+        "api", help="serve only the API, in several processes (beside a running stack)"
+    )
+    api.add_argument("--workers", type=int, default=0, help="processes (default api_workers)")
+    api.add_argument("--port", type=int, default=0, help="port (default api_port)")
+    api.set_defaults(func=cmd_api)
 
     collect = sub.add_parser(
         "collect",

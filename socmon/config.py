@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     # API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)  # processes of `socmon api`
 
     # Sources. With no `sources` list, one syslog UDP listener from the syslog_* keys.
     syslog_host: str = "0.0.0.0"

@@ -32,7 +32,8 @@ def test_models_match_the_migrations(tmp_path: Path) -> None:
     import detections.hunt  # noqa: F401
     import inventory.tables  # noqa: F401
     import playbooks.models  # noqa: F401
-    import soc_api.models  # noqa: F401
+    import soc_api.models
+    import soc_api.routes.rules  # noqa: F401
     from socmon.db import Base
 
     db = Database(f"sqlite:///{tmp_path / 'state.db'}")
