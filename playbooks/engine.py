@@ -30,6 +30,7 @@ from playbooks.regimes import Regimes, default_regimes
 from playbooks.reports import LANGS, render
 from soc_api.incidents import record_audit
 from soc_api.models import Incident, IncidentAlert
+from socmon.config import Settings
 from socmon.db import Database
 from socmon.logging import kv
 
@@ -403,6 +404,25 @@ def default_engine() -> PlaybookEngine:
 def instantiate(incident: Incident, session: Session | None = None) -> PlaybookRun:
     """The run of `incident`'s playbook with the default library and regimes."""
     return default_engine().instantiate(incident, session)
+
+
+def service_with_playbooks(settings: Settings, db: Database) -> tuple[Any, PlaybookEngine]:
+    """The incident service of a running socmon (`incident_policy`) with its playbook engine
+    attached (`playbook_adapters`, `playbook_regime`): what the stack ingests alerts with and
+    what the API changes incidents through, so both start and replan runs alike."""
+    from playbooks.adapters import AdapterRegistry
+    from soc_api.incidents import IncidentPolicy, IncidentService
+
+    policy = IncidentPolicy.from_dict(
+        settings.incident_policy, window_seconds=settings.incident_window_seconds
+    )
+    service = IncidentService(policy=policy)
+    engine = PlaybookEngine(
+        adapters=AdapterRegistry.from_config(settings.playbook_adapters),
+        regime=settings.playbook_regime or None,
+    )
+    attach(service, db, engine)
+    return service, engine
 
 
 #: The incident states that end the response: deadlines anchored at its end (the

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter
 
+from inventory.store import UnitTree
 from soc_api.access_login import DbLoginLimiter, Limiter
 from soc_api.access_policy import OPERATIONS
 from soc_api.deps import get_current_user
@@ -64,6 +65,7 @@ def create_app(
     app.state.silence_seconds = silence_seconds
     app.state.catalog = catalog
     app.state.login_limiter = login_limiter or DbLoginLimiter(db)
+    app.state.unit_tree = UnitTree(db)
     if catalog is not None:
         with db.session() as session:
             catalog.apply_overrides(rules.load_overrides(session))
@@ -115,8 +117,9 @@ def create_app(
 
 def app_from_settings() -> FastAPI:
     """The API alone, from the settings (`socmon api`: uvicorn's factory, one per worker
-    process). No rule catalog runs here, so `/api/rules` is off; incidents, alerts,
-    inventory and compliance are served from the shared database and store."""
+    process). No rule catalog runs here, so `/api/rules` is off; incidents (changed through
+    the same incident service and playbook engine as the stack's), alerts, inventory and
+    compliance are served from the shared database and store."""
     from socmon.config import get_settings
 
     s = get_settings()
@@ -125,6 +128,9 @@ def app_from_settings() -> FastAPI:
     db = Database(s.effective_db_url)
     db.migrate()
     app = create_app(db, Store.connect(s, s.es_url), silence_seconds=s.source_silence_seconds)
+    from playbooks.engine import service_with_playbooks
+
+    app.state.incident_service, app.state.playbook_engine = service_with_playbooks(s, db)
     app.state.settings = s
     return app
 

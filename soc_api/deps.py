@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -148,8 +148,15 @@ def scope_of(user: User) -> Scope:
     )
 
 
-async def get_scope(user: CurrentUser) -> Scope:
-    return scope_of(user)
+async def get_scope(request: Request, user: CurrentUser) -> Scope:
+    """The caller's scope; a unit includes the units below it in the inventory's tree (a
+    district's user sees its communes), read through `app.state.unit_tree` (re-read every
+    30 s, so a re-parented unit moves with its objects within that time)."""
+    scope = scope_of(user)
+    tree = getattr(request.app.state, "unit_tree", None)
+    if tree is not None and scope.units and not scope.everything:
+        scope = replace(scope, units=tree.expand(scope.units))
+    return scope
 
 
 AgencyScope = Annotated[Scope, Depends(get_scope)]

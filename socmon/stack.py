@@ -176,26 +176,16 @@ class Stack:
 
     def _add_central_role(self, sup: Supervisor) -> None:
         from detections.silence import watch_silent_sources
-        from soc_api import AlertPuller, IncidentService, IncidentStage, create_app
+        from soc_api import AlertPuller, IncidentStage, create_app
 
         s = self.settings
         assert self.store is not None and self.db is not None
         store, db = self.store, self.db
         alerts = self.spools["alerts"]
-        from soc_api.incidents import IncidentPolicy
+        from playbooks.engine import SlaWatcher, service_with_playbooks, spool_sink
 
-        policy = IncidentPolicy.from_dict(
-            s.incident_policy, window_seconds=s.incident_window_seconds
-        )
-        from playbooks.adapters import AdapterRegistry
-        from playbooks.engine import PlaybookEngine, SlaWatcher, attach, spool_sink
-
-        service = IncidentService(policy=policy)
-        playbooks = PlaybookEngine(
-            adapters=AdapterRegistry.from_config(s.playbook_adapters),
-            regime=s.playbook_regime or None,
-        )
-        attach(service, db, playbooks)  # every opened incident gets its playbook run
+        # every opened incident gets its playbook run; the API's changes replan it
+        service, playbooks = service_with_playbooks(s, db)
         incidents = IncidentStage(alerts, db, service)
         sup.add("incidents", incidents.run)
         puller = AlertPuller(
@@ -260,6 +250,7 @@ class Stack:
             catalog=self.catalog,
         )
         app.state.playbook_engine = playbooks
+        app.state.incident_service = service
         app.state.settings = s
         server = _Server(
             uvicorn.Config(

@@ -102,7 +102,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 # The API's changes use the service's rules (transitions, paths); the policy's windows and
 # groups matter only for ingestion, so the default policy is enough here.
-SERVICE = IncidentService()
+SERVICE = IncidentService()  # without a running stack (tests, tools): no listeners
+
+
+async def get_service(request: Request) -> IncidentService:
+    """The stack's incident service (its playbook engine listens to changes), or a plain one."""
+    service = getattr(request.app.state, "incident_service", None)
+    return service if isinstance(service, IncidentService) else SERVICE
+
+
+ServiceDep = Annotated[IncidentService, Depends(get_service)]
 MAX_DETAIL_ROWS = 1000
 # The list's `count` is exact up to offset + limit + COUNT_LIMIT matching incidents; beyond
 # that it stops counting (`count_exact` false): counting a province's whole history on every
@@ -634,6 +643,7 @@ def update_incident(
     incident_id: IncidentId,
     body: IncidentUpdate,
     session: SessionDep,
+    service: ServiceDep,
     user: CurrentUser,
     scope: AgencyScope,
 ) -> dict[str, Any]:
@@ -647,7 +657,7 @@ def update_incident(
         if assignee is None:
             raise ApiProblem(422, "invalid_request", f"user {body.assignee_id} not found")
     try:
-        SERVICE.update(
+        service.update(
             session,
             inc,
             user.name,
@@ -675,12 +685,13 @@ def add_comment(
     incident_id: IncidentId,
     body: CommentCreate,
     session: SessionDep,
+    service: ServiceDep,
     user: CurrentUser,
     scope: AgencyScope,
 ) -> dict[str, Any]:
     inc = _scoped(session, scope, incident_id)
     try:
-        c = SERVICE.comment(session, inc, user.name, body.body)
+        c = service.comment(session, inc, user.name, body.body)
     except IncidentError as e:
         raise _problem(e) from e
     return {"id": c.id, "ts": as_utc(c.ts), "author": c.author, "body": c.body}
@@ -697,6 +708,7 @@ def merge_incidents(
     incident_id: IncidentId,
     body: MergeRequest,
     session: SessionDep,
+    service: ServiceDep,
     user: CurrentUser,
     scope: AgencyScope,
 ) -> dict[str, Any]:
@@ -704,7 +716,7 @@ def merge_incidents(
     for other in dict.fromkeys(body.incident_ids):
         source = _scoped(session, scope, other, lock=True)
         try:
-            SERVICE.merge(session, target, source, user.name)
+            service.merge(session, target, source, user.name)
         except IncidentError as e:
             raise _problem(e) from e
     return _detail(session, target)
@@ -722,12 +734,13 @@ def split_incident(
     incident_id: IncidentId,
     body: SplitRequest,
     session: SessionDep,
+    service: ServiceDep,
     user: CurrentUser,
     scope: AgencyScope,
 ) -> dict[str, Any]:
     inc = _scoped(session, scope, incident_id, lock=True)
     try:
-        new = SERVICE.split(session, inc, body.alert_ids, user.name, title=body.title)
+        new = service.split(session, inc, body.alert_ids, user.name, title=body.title)
     except IncidentError as e:
         raise _problem(e) from e
     return _detail(session, new)

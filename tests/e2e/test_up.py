@@ -175,6 +175,24 @@ def test_fortigate_deny_becomes_an_incident(stack: RunningStack) -> None:
     runs = httpx.get(f"{stack.api}/api/playbook-runs", headers=auth).json()["data"]
     assert [(r["incident_id"], r["group"]) for r in runs] == [(inc["id"], "A4")]
     es.close()
+    # High severity on a level-3 system: the serious path. Working the incident through the
+    # API drives the same playbook engine: an analyst lowering the severity makes the path
+    # normal (that playbook's run starts, the serious one is superseded), and recovery
+    # starts the end-of-response report's deadline.
+    assert inc["response_path"] == "serious" and runs[0]["path"] == "serious"
+    url = f"{stack.api}/api/incidents/{inc['id']}"
+    r = httpx.patch(url, headers=auth, json={"severity": "low"})
+    assert r.status_code == 200 and r.json()["response_path"] == "normal", r.text
+    for state in ("investigating", "contained", "recovered"):
+        assert httpx.patch(url, headers=auth, json={"state": state}).status_code == 200
+    runs = httpx.get(f"{stack.api}/api/playbook-runs", headers=auth).json()["data"]
+    by_path = {r["path"]: r for r in runs}
+    assert set(by_path) == {"normal", "serious"} and by_path["serious"]["status"] == "done"
+    normal = httpx.get(
+        f"{stack.api}/api/playbook-runs/{by_path['normal']['id']}", headers=auth
+    ).json()
+    reports = [t for t in normal["tasks"] if t["kind"] == "report"]
+    assert reports and all(t["due_at"] for t in reports), reports
 
     # Source health shows the sender (published every 5 s).
     deadline = time.monotonic() + 15

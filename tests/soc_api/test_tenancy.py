@@ -417,3 +417,28 @@ def test_unit_filters_do_not_widen_the_scope(
     assert r.json()["data"] == []
     r = client.get("/api/alerts", headers=h, params={"rule_id": "r-3"})
     assert r.json()["data"] == []
+
+
+def test_a_unit_sees_the_units_below_it(client: TestClient, db: Database, world: list[Obj]) -> None:
+    """A user of a parent unit sees its children's objects; re-parenting the child moves
+    them out of that scope (the app re-reads the unit tree; here at once)."""
+    client.app.state.unit_tree.ttl = 0  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    with db.session() as s:
+        s.add(UnitRow(code="province", name="UBND tỉnh", kind="province", updated_at=now))
+        s.flush()
+        s.get_one(UnitRow, A).parent = "province"
+    h = bearer(token_for(db, "province-analyst", "analyst", ["province"]))
+
+    def incidents() -> list[str]:
+        r = client.get("/api/incidents", headers=h, params={"limit": 500})
+        assert r.status_code == 200, r.text
+        return sorted(_data_ids(r.json()))
+
+    of_a = sorted(o.key for o in world if o.kind == "incident" and o.unit == A)
+    assert of_a and incidents() == of_a
+    systems = client.get("/api/inventory/systems", headers=h).json()
+    assert sorted(_codes(systems)) == ["SYS-A", "SYS-A-MAT"]
+    with db.session() as s:
+        s.get_one(UnitRow, A).parent = None
+    assert incidents() == []
