@@ -9,8 +9,9 @@ not carry (regime `both`, catalogue confidence, evidence kind). Messages are pla
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from inventory.vocab import CONTROL_STATUSES, DOSSIER_STATUSES, REGIMES, Labels, label
 
@@ -217,14 +218,18 @@ def format_date(value: date | None, lang: str) -> str:
     return value.strftime("%d/%m/%Y") if lang == "vi" else value.isoformat()
 
 
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
 def format_datetime(value: datetime | None, lang: str) -> str:
-    """`24/11/2026 01:30 UTC` (vi) / `2026-11-24 01:30 UTC` (en); aware times shown in UTC."""
+    """`24/11/2026 08:30 (UTC+7)` (vi) / `2026-11-24 08:30 (UTC+7)` (en): aware times in
+    Vietnam's time, where the report's readers are."""
     if value is None:
         return ""
     suffix = ""
     if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-        suffix = " UTC"
+        value = value.astimezone(VIETNAM)
+        suffix = " (UTC+7)"
     day = format_date(value.date(), lang)
     return f"{day} {value:%H:%M}{suffix}"
 

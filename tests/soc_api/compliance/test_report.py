@@ -410,12 +410,12 @@ def test_html_has_the_labels_of_its_language(report: ComplianceReport, lang: str
         for term in ("Đạt", "Không đạt", "Chưa xác định", "Hồ sơ đề xuất cấp độ", "Mô hình 4 lớp"):
             assert term in text
         assert "Số 1234/QĐ-UBND, ngày 15/03/2025" in text
-        assert "24/11/2026 01:30 UTC" in text
+        assert "24/11/2026 08:30 (UTC+7)" in text  # Vietnam time
         assert "2025-03-15" not in text
     else:
         assert "Level-3 systems: " in text
         assert "No. 1234/QĐ-UBND of 2025-03-15" in text
-        assert "2026-11-24 01:30 UTC" in text
+        assert "2026-11-24 08:30 (UTC+7)" in text
         assert "15/03/2025" not in text
 
 
@@ -637,7 +637,7 @@ def test_dates_and_percentages_follow_the_language() -> None:
     assert i18n.format_date(d, "en") == "2026-03-05"
     assert i18n.format_date(None, "vi") == ""
     moment = datetime(2026, 3, 5, 23, 10, tzinfo=UTC)
-    assert i18n.format_datetime(moment, "vi") == "05/03/2026 23:10 UTC"
+    assert i18n.format_datetime(moment, "vi") == "06/03/2026 06:10 (UTC+7)"  # the next day
     assert i18n.format_pct(87.54, "vi") == "87,5%"
     assert i18n.format_pct(87.56, "en") == "87.6%"
     assert i18n.regime_label("both", "vi") == "Cả hai chế độ"
