@@ -11,6 +11,7 @@ adapters in dry-run unless executed explicitly; every run of an action is audite
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import re
 import threading
@@ -42,6 +43,8 @@ EXECUTE_ROLES = frozenset({"admin", "analyst"})
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 # Alert fields offered to action parameters (`${source.ip}`), newest alert first.
 CONTEXT_FIELDS = ("source.ip", "destination.ip", "host.name", "user.name", "observer.name")
+#: The list placeholder: every attacking source address of the incident (`attacking_ips`).
+SOURCE_IPS = "source.ips"
 
 
 class TaskForbidden(PlaybookError):
@@ -50,6 +53,38 @@ class TaskForbidden(PlaybookError):
 
 class TaskStateError(PlaybookError):
     """The task is not in a state that allows the change."""
+
+
+def attacking_ips(session: Session, incident_id: int) -> list[str]:
+    """`${source.ips}`: the distinct `source.ip` of ALL the incident's alerts, in first-seen
+    order (alert time, then arrival), keeping only addresses on the Internet.
+
+    An address is kept when `ipaddress` says it `is_global`: private, loopback, link-local,
+    shared (100.64/10), documentation, benchmarking, multicast and other reserved ranges are
+    left out, so a block action never targets the province's own or unroutable addresses.
+    An IPv4-mapped IPv6 address counts as its IPv4 address; garbage values are skipped.
+    """
+    seen: dict[str, None] = {}
+    rows = session.execute(
+        select(IncidentAlert.fields)
+        .where(IncidentAlert.incident_id == incident_id)
+        .order_by(IncidentAlert.ts, IncidentAlert.id)
+        .execution_options(yield_per=1000)
+    )
+    for (fields,) in rows:
+        value = (fields or {}).get("source.ip")
+        for raw in value if isinstance(value, list) else [value]:
+            if raw in (None, ""):
+                continue
+            try:
+                ip = ipaddress.ip_address(str(raw).strip())
+            except ValueError:
+                continue
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            if ip.is_global and not ip.is_multicast:  # is_global keeps multicast
+                seen.setdefault(str(ip), None)
+    return list(seen)
 
 
 def _utc(dt: datetime) -> datetime:
@@ -275,9 +310,14 @@ class PlaybookEngine:
 
     # -- actions ------------------------------------------------------------------------------
 
-    def context(self, session: Session, incident: Incident) -> dict[str, str]:
-        """Values for `${...}` placeholders of action parameters."""
-        ctx = {
+    def context(self, session: Session, incident: Incident) -> dict[str, str | list[str]]:
+        """Values for `${...}` placeholders of action parameters.
+
+        Scalars: `incident.*`, the incident's group fields, and `CONTEXT_FIELDS` from its
+        latest alerts (newest first). A list: `${source.ips}` (`SOURCE_IPS`), the distinct
+        `source.ip` of all its alerts that are on the Internet (see `attacking_ips`).
+        """
+        ctx: dict[str, str | list[str]] = {
             "incident.id": str(incident.id),
             "incident.title": incident.title,
             "incident.unit": incident.unit or "",
@@ -299,21 +339,52 @@ class PlaybookEngine:
                 value = (alert.fields or {}).get(key)
                 if value not in (None, "", []):
                     ctx.setdefault(key, str(value))
+        ctx[SOURCE_IPS] = attacking_ips(session, incident.id)
         return ctx
 
     @staticmethod
-    def resolve(params: Mapping[str, Any], ctx: Mapping[str, str]) -> dict[str, Any]:
+    def resolve(params: Mapping[str, Any], ctx: Mapping[str, str | list[str]]) -> dict[str, Any]:
+        """`params` with every `${name}` replaced by its value in `ctx`.
+
+        A list value (`${source.ips}`) must be a parameter's whole value: it resolves to the
+        list (spliced into an enclosing list); inside a longer string it is an error.
+        """
+
+        def lookup(name: str) -> str | list[str]:
+            value = ctx.get(name)
+            if value is None or value == "" or value == []:
+                raise ActionError(f"no value for ${{{name}}} in this incident")
+            return value
+
+        def text(value: str) -> str:
+            def sub(m: re.Match[str]) -> str:
+                found = lookup(m.group(1))
+                if isinstance(found, list):
+                    raise ActionError(
+                        f"${{{m.group(1)}}} is a list of {len(found)} values: it must be "
+                        f'the whole value of a parameter (e.g. ips: "${{{m.group(1)}}}"), '
+                        f"not part of {value!r}"
+                    )
+                return found
+
+            return _PLACEHOLDER.sub(sub, value)
+
         def one(value: Any) -> Any:
             if isinstance(value, str):
-
-                def sub(m: re.Match[str]) -> str:
-                    if m.group(1) not in ctx or ctx[m.group(1)] == "":
-                        raise ActionError(f"no value for ${{{m.group(1)}}} in this incident")
-                    return ctx[m.group(1)]
-
-                return _PLACEHOLDER.sub(sub, value)
+                whole = _PLACEHOLDER.fullmatch(value)
+                if whole is not None and isinstance(ctx.get(whole.group(1)), list):
+                    return list(lookup(whole.group(1)))
+                return text(value)
             if isinstance(value, list):
-                return [one(v) for v in value]
+                out: list[Any] = []
+                for v in value:
+                    r = one(v)
+                    whole = _PLACEHOLDER.fullmatch(v) if isinstance(v, str) else None
+                    if whole is not None and isinstance(r, list):
+                        out.extend(r)  # a list placeholder inside a list: its items
+                    else:
+                        out.append(r)
+                return out
             if isinstance(value, dict):
                 return {k: one(v) for k, v in value.items()}
             return value

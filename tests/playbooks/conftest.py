@@ -17,7 +17,7 @@ def attack_alert(
     group: str = "a4",
     level: str = "critical",
     unit: str | None = "so-tttt",
-    src: str = "203.0.113.7",
+    src: str = "45.95.147.7",  # an Internet address (documentation ranges are not blocked)
     ts: str = "2026-11-23T10:00:00Z",
     rule: str = "r-takeover",
 ) -> dict[str, Any]:

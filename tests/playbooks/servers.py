@@ -55,6 +55,7 @@ class FortiOsState(Recorder):
         self.addresses: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, list[str]] = {g: [] for g in groups}  # IPv4 addrgrp
         self.groups6: dict[str, list[str]] = {}  # addrgrp6
+        self.reject: set[str] = set()  # address object names answered with error -651
 
 
 class FortiOsHandler(_Base):
@@ -78,7 +79,11 @@ class FortiOsHandler(_Base):
                 return self._json(401, {"status": "error", "http_status": 401})
             parts = [unquote(p) for p in url.path.split("/")]
             if url.path in ("/api/v2/cmdb/firewall/address", "/api/v2/cmdb/firewall/address6"):
-                if not body.get("name") or ("subnet" not in body and "ip6" not in body):
+                if (
+                    not body.get("name")
+                    or ("subnet" not in body and "ip6" not in body)
+                    or body["name"] in st.reject
+                ):
                     return self._json(424, {"status": "error", "http_status": 424, "error": -651})
                 if body["name"] in st.addresses:
                     return self._json(500, {"status": "error", "http_status": 500, "error": -5})

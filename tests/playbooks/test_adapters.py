@@ -313,3 +313,126 @@ def test_smtp_dry_run_and_real_delivery_with_login(
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
     refused = mail.run(params, dry_run=False)
     assert not refused.ok and "SMTP failed" in refused.message and len(inbox.messages) == 1
+
+
+# -- a list of addresses (`ips`, from `${source.ips}`) -----------------------------------------
+
+ATTACKERS = [f"45.95.147.{n}" for n in range(1, 31)]
+
+
+def test_fortigate_blocks_a_list_each_address_on_its_own(
+    fortios: tuple[str, FortiOsState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = fortios
+    monkeypatch.setenv("TEST_FGT_KEY", TOKEN)
+    action = fortigate(url, protected=["45.95.147.0/30"]).get("perimeter-firewall")
+    ips = [*ATTACKERS, "45.95.147.5", "not-an-ip", "10.0.0.0/8"]  # a duplicate, garbage
+    dry = action.run({"ips": ips, "comment": "socmon incident 9"})
+    assert dry.dry_run and dry.ok and state.requests == []
+    assert dry.message.startswith("would block 27 of 32 addresses (socmon-blocklist); to block 27")
+    assert "refused 5: 45.95.147.1 (45.95.147.1 is in the protected range 45.95.147.0/30" in (
+        dry.message
+    )
+    sent = [r for r in dry.requests if "method" in r]
+    assert [r["address"] for r in sent] == [a for a in ATTACKERS[3:] for _ in (1, 2)]
+    assert sent[0] | {"address": "-"} == {
+        "method": "POST",
+        "url": f"{url}/api/v2/cmdb/firewall/address",
+        "headers": {"Authorization": "***", "Content-Type": "application/json"},
+        "params": {"vdom": "root"},
+        "json": {
+            "name": "socmon-block-45.95.147.4",
+            "comment": "socmon incident 9",
+            "type": "ipmask",
+            "subnet": "45.95.147.4 255.255.255.255",
+        },
+        "address": "-",
+    }
+    assert [(r["address"], r["outcome"]) for r in dry.requests if "method" not in r] == [
+        ("45.95.147.1", "refused"),
+        ("45.95.147.2", "refused"),
+        ("45.95.147.3", "refused"),
+        ("not-an-ip", "refused"),
+        ("10.0.0.0/8", "refused"),
+    ]
+    assert "single IP" in dry.requests[-1]["reason"]
+
+    state.reject.add("socmon-block-45.95.147.10")  # the box refuses this one object
+    action.run({"ip": "45.95.147.4"}, dry_run=False)  # blocked before: already blocked
+    result = action.run({"ips": ips}, dry_run=False)
+    assert not result.ok and not result.dry_run  # one failure makes the action not ok
+    assert result.message.startswith(
+        "blocked 25, already blocked 1, refused 5, failed 1 of 32 addresses (socmon-blocklist)"
+    )
+    assert "already blocked 1: 45.95.147.4" in result.message
+    assert "failed 1: 45.95.147.10 (FortiOS refused POST" in result.message
+    others = [a for a in ATTACKERS[3:] if a != "45.95.147.10"]
+    assert sorted(state.groups["socmon-blocklist"]) == sorted(f"socmon-block-{a}" for a in others)
+    outcome = {
+        (r["address"], r["url"].rsplit("/", 1)[-1]): r["outcome"]
+        for r in result.requests
+        if "method" in r
+    }
+    assert outcome[("45.95.147.4", "member")] == "exists"
+    assert outcome[("45.95.147.10", "address")] == "failed"
+    assert outcome[("45.95.147.10", "member")] == "not sent"
+    assert outcome[("45.95.147.11", "member")] == "done"
+    assert TOKEN not in repr(result.to_dict())
+
+
+def test_fortigate_list_cap_and_bad_lists(
+    fortios: tuple[str, FortiOsState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = fortios
+    monkeypatch.setenv("TEST_FGT_KEY", TOKEN)
+    action = fortigate(url).get("perimeter-firewall")
+    too_many = [f"45.95.{n // 250}.{n % 250 + 1}" for n in range(257)]
+    with pytest.raises(
+        ActionError, match=r"257 addresses to block, more than max_per_action \(256\)"
+    ):
+        action.run({"ips": too_many}, dry_run=False)
+    assert action.run({"ips": too_many[:256] + too_many[:5]}).ok  # duplicates count once
+    small = fortigate(url, max_per_action=2).get("perimeter-firewall")
+    with pytest.raises(ActionError, match="3 addresses"):
+        small.run({"ips": ATTACKERS[:2], "ip": ATTACKERS[2]})  # ip counts with ips
+    with pytest.raises(ActionError, match="no address to block"):
+        action.run({"ips": []})
+    with pytest.raises(ActionError, match="must be a list"):
+        action.run({"ips": "45.95.147.1"})
+    with pytest.raises(ActionError, match="max_per_action must be a positive integer"):
+        fortigate(url, max_per_action=0).get("perimeter-firewall").run({"ips": ATTACKERS})
+    guarded = fortigate(url, protected=["45.95.147.0/24"]).get("perimeter-firewall")
+    nothing = guarded.run({"ips": ATTACKERS[:3]}, dry_run=False)
+    assert not nothing.ok and nothing.message.startswith("blocked 0, already blocked 0, refused 3")
+    assert state.requests == []
+
+
+def test_panos_blocks_a_list_with_one_commit(
+    panos: tuple[str, PanOsState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = panos
+    monkeypatch.setenv("TEST_PAN_KEY", PAN_KEY)
+    action = pan(url, protected=["45.95.147.5/32"], max_per_action=30).get("perimeter-firewall")
+    dry = action.run({"ips": ATTACKERS})
+    assert dry.dry_run and dry.ok and state.requests == []
+    forms = [r["data"] for r in dry.requests if "data" in r]
+    assert len(forms) == 2 * 29 + 1 and forms[-1] == {"type": "commit", "cmd": "<commit></commit>"}
+    assert forms[0]["element"].startswith("<ip-netmask>45.95.147.1/32</ip-netmask>")
+    assert dry.requests[-1]["address"] == "45.95.147.5"
+    assert dry.requests[-1]["outcome"] == "refused"
+
+    result = action.run({"ips": ATTACKERS}, dry_run=False)
+    assert result.ok, result.message
+    assert result.message.startswith("blocked 29, refused 1, failed 0 of 30 addresses")
+    members = state.config[f"{ROOT}/address-group/entry[@name='socmon-blocklist']/static"]
+    assert members == [
+        f"<member>socmon-block-{a}</member>" for a in ATTACKERS if a != "45.95.147.5"
+    ]
+    assert state.commits == 1 and len(state.requests) == 2 * 29 + 1
+    assert {r.get("outcome") for r in result.requests} == {"done", "refused"}
+    with pytest.raises(ActionError, match="31 addresses"):
+        action.run({"ips": [*ATTACKERS, "45.95.148.1"]})
+    monkeypatch.setenv("TEST_PAN_KEY", "bad")
+    refused = action.run({"ips": ATTACKERS[:2]}, dry_run=False)
+    assert not refused.ok and "failed 2 of 2" in refused.message
+    assert "Invalid Credential" in refused.message and state.commits == 1

@@ -72,7 +72,7 @@ def test_serious_path_adds_escalation_and_stricter_reporting() -> None:
     block = next(t for t in a4.tasks if t.id == "a-block-source")
     assert block.action == {
         "adapter": "perimeter-firewall",
-        "params": {"ip": "${source.ip}", "comment": "socmon incident ${incident.id}"},
+        "params": {"ips": "${source.ips}", "comment": "socmon incident ${incident.id}"},
     }
 
 

@@ -196,12 +196,12 @@ def test_actions_dry_run_by_default_execute_for_admin_or_analyst(
     assert dry.status_code == 200
     body: dict[str, Any] = dry.json()
     assert body["dry_run"] and body["ok"] and state.requests == []
-    assert body["requests"][0]["json"]["subnet"] == "203.0.113.7 255.255.255.255"
+    assert body["requests"][0]["json"]["subnet"] == "45.95.147.7 255.255.255.255"
     assert client.post(url, json={"execute": True}, headers=manager).status_code == 403
     assert state.requests == []
     done = client.post(url, json={"execute": True}, headers=analyst).json()
     assert done["ok"] and not done["dry_run"], done["message"]
-    assert state.groups["socmon-blocklist"] == ["socmon-block-203.0.113.7"]
+    assert state.groups["socmon-blocklist"] == ["socmon-block-45.95.147.7"]
     triage = f"/api/playbook-runs/{runs['tttt']}/tasks/a-triage/execute"
     assert client.post(triage, json={}, headers=analyst).status_code == 409
     with db.session() as s:
