@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter
 
 from inventory.store import UnitTree
 from soc_api.access_login import DbLoginLimiter, Limiter
 from soc_api.access_policy import OPERATIONS
+from soc_api.console.routes import router as console_router
 from soc_api.deps import get_current_user
 from soc_api.errors import ApiProblem, ErrorResponse, install_handlers
 from soc_api.models import User
@@ -94,6 +95,11 @@ def create_app(
     api.include_router(compliance.router)
     api.include_router(inventory.router)
     app.include_router(api)
+    app.include_router(console_router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console/incidents", status_code=303)
 
     @app.get(
         "/metrics",

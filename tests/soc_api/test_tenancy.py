@@ -148,6 +148,18 @@ UNSCOPED: dict[str, str] = {
     "/api/compliance/summary": "totals over the caller's systems only (tested in test_compliance_api)",
     "/api/compliance/controls": "the control catalogue: no unit's data",
     "/api/compliance/report": "HTML/PDF of the caller's systems: tested in test_compliance_api",
+    "/": "a redirect to the console",
+    "/console/login": "the console's login form",
+    **{
+        page: "cookie-authenticated page: tests/soc_api/console/test_console.py"
+        for page in (
+            "/console/incidents",
+            "/console/incidents/{incident_id}",
+            "/console/sources",
+            "/console/systems",
+            "/console/compliance",
+        )
+    },
     "/api/inventory/export": "YAML or zip, scoped like the lists: tests/soc_api/test_inventory_api.py",
 }
 
