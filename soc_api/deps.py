@@ -148,15 +148,20 @@ def scope_of(user: User) -> Scope:
     )
 
 
-async def get_scope(request: Request, user: CurrentUser) -> Scope:
+def request_scope(request: Request, user: User) -> Scope:
     """The caller's scope; a unit includes the units below it in the inventory's tree (a
     district's user sees its communes), read through `app.state.unit_tree` (re-read every
-    30 s, so a re-parented unit moves with its objects within that time)."""
+    30 s, so a re-parented unit moves with its objects within that time). The API (through
+    `get_scope`) and the console's pages use this one function."""
     scope = scope_of(user)
     tree = getattr(request.app.state, "unit_tree", None)
     if tree is not None and scope.units and not scope.everything:
         scope = replace(scope, units=tree.expand(scope.units))
     return scope
+
+
+async def get_scope(request: Request, user: CurrentUser) -> Scope:
+    return request_scope(request, user)
 
 
 AgencyScope = Annotated[Scope, Depends(get_scope)]

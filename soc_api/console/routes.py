@@ -45,7 +45,7 @@ from soc_api.auth import (
     issue_token,
 )
 from soc_api.console import i18n
-from soc_api.deps import MAX_ID, Scope, SessionDep, WriteRoute, scope_of
+from soc_api.deps import MAX_ID, Scope, SessionDep, WriteRoute, request_scope
 from soc_api.incidents import parse_time
 from soc_api.labels import (
     INCIDENT_CATEGORY,
@@ -187,14 +187,7 @@ def _lang(request: Request, given: str | None) -> tuple[i18n.Lang, bool]:
     return i18n.check_lang(request.cookies.get(LANG_COOKIE)) or i18n.DEFAULT_LANG, False
 
 
-def _scope(request: Request, user: User) -> Scope:
-    """The caller's scope, as `soc_api.deps.get_scope` builds it for the API: the user's units
-    and the units below them in the inventory's tree."""
-    scope = scope_of(user)
-    tree = getattr(request.app.state, "unit_tree", None)
-    if tree is not None and scope.units and not scope.everything:
-        scope = replace(scope, units=tree.expand(scope.units))
-    return scope
+_scope = request_scope  # the API's scope, units below included
 
 
 def _session_user(request: Request, session: Session) -> User | None:
